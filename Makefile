@@ -1,0 +1,37 @@
+# Two commands do everything on a fresh Linux machine with Python >= 3.10 and make:
+#   make lab    set up (once) and open the course in JupyterLab
+#   make test   set up (once) and run every test: unit tests, then nbval over every notebook
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Progress bars would make stored notebook outputs differ; the kernel inherits this.
+TESTENV := LABKIT_NO_PROGRESS=1 MPLBACKEND=Agg PYTHONHASHSEED=0
+
+.PHONY: setup lab test unit notebooks bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python >= 3.10 is needed; found " + sys.version.split()[0])'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "Could not create $(VENV): install your Python's venv module (Debian/Ubuntu: apt install python3-venv)"; exit 1; }
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+test: unit notebooks
+
+unit: setup
+	$(TESTENV) $(PY) -m pytest -q tests
+
+notebooks: setup
+	$(TESTENV) $(PY) -m pytest -q --nbval --nbval-current-env notebooks
+
+bench: setup
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .hypothesis

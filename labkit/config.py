@@ -1,0 +1,82 @@
+"""Function configuration, validated the way the Lambda API validates it."""
+
+from dataclasses import dataclass
+
+from . import facts
+from .errors import InvalidParameterValueException
+
+ARCHITECTURES = ("x86_64", "arm64")
+
+
+def _int_in_range(parameter, value, lo, hi, unit=""):
+    allowed = f"an integer from {lo:,} to {hi:,}{unit}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise InvalidParameterValueException(parameter, value, allowed)
+    if not lo <= value <= hi:
+        raise InvalidParameterValueException(parameter, value, allowed)
+    return value
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """What ``CreateFunction`` would accept: memory, timeout, storage, concurrency settings.
+
+    ``reserved_concurrency`` is ``None`` (draws on the unreserved pool) or an
+    integer that is both the function's floor and its ceiling; 0 throttles every
+    call. ``provisioned_concurrency`` environments are initialised before traffic
+    arrives and must fit within reserved concurrency when that is set.
+    """
+
+    name: str = "my-function"
+    memory_mb: int = facts.DEFAULT_MEMORY_MB
+    timeout_s: int = facts.DEFAULT_TIMEOUT_S
+    ephemeral_storage_mb: int = facts.DEFAULT_EPHEMERAL_STORAGE_MB
+    reserved_concurrency: "int | None" = None
+    provisioned_concurrency: int = 0
+    architecture: str = "x86_64"
+    runtime_init_ms: float = facts.RUNTIME_INIT_MS
+    version: str = "$LATEST"
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        if not isinstance(self.name, str) or not 1 <= len(self.name) <= 64:
+            raise InvalidParameterValueException("FunctionName", self.name, "a string of 1 to 64 characters")
+        set_(self, "memory_mb", _int_in_range("MemorySize", self.memory_mb, *facts.MEMORY_MB_RANGE, " MB in 1 MB steps"))
+        set_(self, "timeout_s", _int_in_range("Timeout", self.timeout_s, *facts.TIMEOUT_S_RANGE, " seconds"))
+        set_(self, "ephemeral_storage_mb", _int_in_range(
+            "EphemeralStorage.Size", self.ephemeral_storage_mb, *facts.EPHEMERAL_STORAGE_MB_RANGE, " MB"))
+        if self.reserved_concurrency is not None:
+            set_(self, "reserved_concurrency", _int_in_range(
+                "ReservedConcurrentExecutions", self.reserved_concurrency, 0, facts.REGIONAL_CONCURRENCY_LIMIT * 1000))
+        set_(self, "provisioned_concurrency", _int_in_range(
+            "ProvisionedConcurrentExecutions", self.provisioned_concurrency, 0, facts.REGIONAL_CONCURRENCY_LIMIT * 1000))
+        if self.reserved_concurrency is not None and self.provisioned_concurrency > self.reserved_concurrency:
+            raise InvalidParameterValueException(
+                "ProvisionedConcurrentExecutions", self.provisioned_concurrency,
+                f"at most the function's reserved concurrency ({self.reserved_concurrency})")
+        if self.architecture not in ARCHITECTURES:
+            raise InvalidParameterValueException("Architectures", self.architecture, f"one of {ARCHITECTURES}")
+        if not isinstance(self.runtime_init_ms, (int, float)) or self.runtime_init_ms < 0:
+            raise InvalidParameterValueException("runtime_init_ms", self.runtime_init_ms, "a number >= 0 (labkit option)")
+
+    @property
+    def vcpus(self):
+        """vCPU cores visible to the function (steps of 1,769 MB, at most 6)."""
+        return min(facts.MAX_VCPUS, -(-self.memory_mb // facts.MB_PER_VCPU))
+
+    @property
+    def cpu_share(self):
+        """vCPU-seconds of work the environment gets per second, across all its threads."""
+        return min(float(self.vcpus), self.memory_mb / facts.MB_PER_VCPU)
+
+    @property
+    def single_thread_speed(self):
+        """Speed of one thread relative to a full vCPU: memory-proportional, capped at 1."""
+        return min(1.0, self.memory_mb / facts.MB_PER_VCPU)
+
+    @property
+    def function_arn(self):
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.name}"

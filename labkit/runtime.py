@@ -1,0 +1,531 @@
+"""The runtime model: an account, its functions, their execution environments.
+
+This module is the state model only (in moto's sense): admission, routing,
+the init/invoke lifecycle, faults, billing and the records they leave. The
+convenience layer (``labkit.lab``), the workloads and the plots sit on top.
+
+Semantics, each pinned by a test in ``tests/test_runtime.py``:
+
+* **Admission.** A function with reserved concurrency ``r`` runs at most ``r``
+  invocations at once (``r == 0`` throttles every call); the others share the
+  unreserved pool (account limit minus all reservations). Provisioned
+  concurrency of a function without a reservation is claimed from that pool
+  even while idle. A request that needs a *new* environment also needs a token
+  from the scaling bucket (``labkit.scaling``). Otherwise it is throttled with
+  ``TooManyRequestsException`` and the matching Reason.
+* **Routing.** A free provisioned environment first; then the most recently
+  freed idle on-demand environment; else a new environment (a cold start).
+  There is no affinity between a caller and an environment.
+* **One event at a time.** An environment is busy from the start of its init
+  (or invoke) until the invocation ends.
+* **Idle reclaim.** An on-demand environment idle for ``idle_reclaim_s`` is
+  reclaimed (destroyed with its globals and ``/tmp``).
+* **Init.** Runtime start (``runtime_init_ms``) plus the module's own code,
+  limited to 10 s on demand; past that Lambda retries init inside the invoke,
+  under the function timeout. An exception in init fails the invocation.
+* **Faults.** At exactly its timeout an invocation is stopped
+  (``Sandbox.Timedout``) and the environment is reset: the next invocation
+  re-runs init inside its own duration (no Init Duration), ``/tmp`` survives.
+  An exception in the handler is a function error (``Unhandled``); the
+  environment stays warm. ``sys.exit`` is ``Runtime.ExitError`` and resets it.
+"""
+
+import itertools
+import json
+import math
+import random
+import shutil
+import tempfile
+import uuid
+from collections import deque
+from datetime import datetime, timezone
+
+import simpy
+from greenlet import greenlet
+
+from . import billing, bridge, facts, scaling
+from .config import FunctionConfig
+from .errors import InvalidParameterValueException, SimulationError
+from .sandbox import EnvironmentNamespace, HandlerCode, InitError, format_stack
+
+NAN = float("nan")
+
+# Outcomes of one invocation attempt.
+SUCCESS, ERROR, TIMEOUT, THROTTLED = "success", "error", "timeout", "throttled"
+
+# Results of running code in a greenlet.
+_OK, _ERR, _KILLED, _INIT_ERR, _EXIT = range(5)
+
+INVOCATION_COLUMNS = (
+    "request_id", "function", "event_id", "attempt", "invocation_type", "client", "environment_id",
+    "start_type", "cold", "arrival_s", "start_s", "invoke_start_s", "end_s", "init_duration_ms",
+    "duration_ms", "billed_duration_ms", "memory_mb", "outcome", "error_type", "error_message",
+    "throttle_reason", "cost_usd", "response",
+)
+_COL = {c: i for i, c in enumerate(INVOCATION_COLUMNS)}
+
+LIFECYCLE_COLUMNS = ("time_s", "environment_id", "function", "event", "request_id")
+
+
+class Activation:
+    """One run of handler-module code (an init, or an invocation) in its own greenlet."""
+
+    __slots__ = ("lab", "env", "speed", "glet", "killed", "log")
+
+    def __init__(self, lab, speed, log):
+        self.lab, self.env, self.speed = lab, lab.env, speed
+        self.glet = None
+        self.killed = False
+        self.log = log
+
+    def yield_to_loop(self, kind, payload):
+        if self.killed:
+            raise bridge.Killed()
+        return self.glet.parent.switch((kind, payload))
+
+
+class LambdaContext:
+    """The ``context`` argument, as in Lambda's Python runtime."""
+
+    def __init__(self, lab, fn, env_ns, request_id, deadline_s, log_stream_name):
+        self._lab, self._deadline_s = lab, deadline_s
+        cfg = fn.config
+        self.aws_request_id = request_id
+        self.function_name = cfg.name
+        self.function_version = cfg.version
+        self.invoked_function_arn = cfg.function_arn
+        self.memory_limit_in_mb = str(cfg.memory_mb)   # a string, as in the Python runtime
+        self.log_group_name = f"/aws/lambda/{cfg.name}"
+        self.log_stream_name = log_stream_name
+        self.identity = None
+        self.client_context = None
+
+    def get_remaining_time_in_millis(self):
+        return max(0, int(round((self._deadline_s - self._lab.env.now) * 1000)))
+
+    def __repr__(self):
+        return f"LambdaContext([aws_request_id={self.aws_request_id}, function_name={self.function_name}])"
+
+
+class ExecutionEnvironment:
+    """One execution environment: its module namespace, ``/tmp``, log stream and state."""
+
+    __slots__ = ("id", "function", "provisioned", "namespace", "needs_init", "busy", "freed_at",
+                 "created_at", "reclaimed_at", "log_stream_name", "invocations")
+
+    def __init__(self, env_id, function, provisioned, namespace, created_at, log_stream_name):
+        self.id, self.function, self.provisioned = env_id, function, provisioned
+        self.namespace = namespace
+        self.needs_init = True
+        self.busy = False
+        self.freed_at = None
+        self.created_at = created_at
+        self.reclaimed_at = None
+        self.log_stream_name = log_stream_name
+        self.invocations = 0
+
+
+class Function:
+    """A deployed function: configuration, code, environments and concurrency state."""
+
+    def __init__(self, account, config, code):
+        self.account, self.config, self.code = account, config, code
+        self.name = config.name
+        self.idle = deque()          # idle on-demand environments, most recently freed at the right
+        self.provisioned_idle = []   # idle provisioned environments
+        self.environments = []       # every environment ever created
+        self.inflight = 0
+        self.bucket = account._bucket_for(self)
+
+    @property
+    def reserved_concurrency(self):
+        return self.config.reserved_concurrency
+
+    def __repr__(self):
+        c = self.config
+        extra = "" if c.reserved_concurrency is None else f", reserved_concurrency={c.reserved_concurrency}"
+        if c.provisioned_concurrency:
+            extra += f", provisioned_concurrency={c.provisioned_concurrency}"
+        return f"<Function {c.name}: {c.memory_mb} MB, timeout {c.timeout_s} s{extra}>"
+
+
+class Account:
+    """The simulated Region of one AWS account: the simpy clock, limits, functions, records."""
+
+    def __init__(self, seed=0, *, concurrency_limit=facts.REGIONAL_CONCURRENCY_LIMIT,
+                 scaling_model="per-function", region="us-east-1", idle_reclaim_s=facts.IDLE_RECLAIM_S,
+                 billing_model=facts.DEFAULT_BILLING_MODEL, start="2026-01-01T00:00:00Z",
+                 scaling_throttle_reason=facts.THROTTLE_REASON_SCALING):
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise InvalidParameterValueException("seed", seed, "an integer")
+        if isinstance(concurrency_limit, bool) or not isinstance(concurrency_limit, int) \
+                or concurrency_limit < facts.MIN_UNRESERVED_CONCURRENCY:
+            raise InvalidParameterValueException(
+                "ConcurrentExecutions", concurrency_limit,
+                f"an integer of at least {facts.MIN_UNRESERVED_CONCURRENCY} (the account keeps that many unreserved)")
+        if scaling_model not in scaling.SCALING_MODELS:
+            raise InvalidParameterValueException("scaling_model", scaling_model, f"one of {scaling.SCALING_MODELS}")
+        if not isinstance(idle_reclaim_s, (int, float)) or idle_reclaim_s <= 0:
+            raise InvalidParameterValueException("idle_reclaim_s", idle_reclaim_s, "a number of seconds > 0")
+        billing._check_model(billing_model)
+        self.seed = seed
+        self.env = simpy.Environment()
+        self.concurrency_limit = concurrency_limit
+        self.scaling_model, self.region = scaling_model, region
+        self.idle_reclaim_s = float(idle_reclaim_s)
+        self.billing_model = billing_model
+        self.scaling_throttle_reason = scaling_throttle_reason
+        self.start = datetime.fromisoformat(start.replace("Z", "+00:00")).astimezone(timezone.utc)
+        self.epoch = self.start.timestamp()
+        self.functions = {}
+        self.unreserved_claimed = 0
+        self._account_bucket = scaling.new_bucket(scaling_model, region) if scaling_model == "legacy-account" else None
+        # Separate random streams, so adding randomness in one place leaves the others as they were.
+        self._ids = random.Random(f"{seed}:ids")
+        self._env_seeds = random.Random(f"{seed}:environments")
+        self.rows = []
+        self.lifecycle = []
+        self.logs = {}               # request_id -> captured handler output lines
+        self.init_reports = {}       # request_id -> INIT_REPORT line (failed inits)
+        self.runtime_errors = set()  # request ids whose error the platform reports (REPORT Status: error)
+        self._env_counter = itertools.count(1)
+        self._tmp_root = None
+
+    # -- configuration -------------------------------------------------------------------
+    @property
+    def reserved_total(self):
+        return sum(f.config.reserved_concurrency or 0 for f in self.functions.values())
+
+    @property
+    def unreserved_pool(self):
+        return self.concurrency_limit - self.reserved_total
+
+    def _bucket_for(self, fn):
+        if self._account_bucket is not None:
+            return self._account_bucket
+        return scaling.new_bucket(self.scaling_model, self.region, self.env.now)
+
+    def add_function(self, config, code):
+        if config.name in self.functions:
+            raise InvalidParameterValueException("FunctionName", config.name, "a name not already used in this Lab")
+        others_reserved = self.reserved_total
+        max_reservable = self.concurrency_limit - facts.MIN_UNRESERVED_CONCURRENCY - others_reserved
+        r = config.reserved_concurrency
+        if r is not None and r > max_reservable:
+            raise InvalidParameterValueException(
+                "ReservedConcurrentExecutions", r, f"at most {max_reservable} in this account",
+                "Specified ReservedConcurrentExecutions for function decreases account's "
+                f"UnreservedConcurrentExecution below its minimum value of [{facts.MIN_UNRESERVED_CONCURRENCY}].")
+        pc = config.provisioned_concurrency
+        if r is None and pc:
+            free = self.unreserved_pool - facts.MIN_UNRESERVED_CONCURRENCY - self.unreserved_claimed
+            if pc > free:
+                raise InvalidParameterValueException(
+                    "ProvisionedConcurrentExecutions", pc, f"at most {free} (unreserved concurrency minus 100)")
+        fn = Function(self, config, code)
+        self.functions[config.name] = fn
+        if r is None:
+            self.unreserved_claimed += pc
+        for _ in range(pc):
+            ee = self._new_environment(fn, provisioned=True)
+            self.env.process(self._provision(fn, ee))
+        return fn
+
+    def _provision(self, fn, ee):
+        log = []
+        yield self.env.timeout(fn.config.runtime_init_ms / 1000)
+        # Provisioned init is not bound by the 10 s on-demand limit (max(130 s, timeout) on AWS).
+        status, value = yield from self._run_code(Activation(self, fn.config.single_thread_speed, log),
+                                                  ee.namespace.run_init, (), self.env.now + max(130.0, fn.config.timeout_s))
+        if status != _OK:
+            raise SimulationError(f"provisioned environment {ee.id} failed its init: {value}")
+        ee.needs_init = False
+        ee.freed_at = self.env.now
+        self.lifecycle.append((self.env.now, ee.id, fn.name, "init_done", None))
+        fn.provisioned_idle.append(ee)
+
+    # -- environments --------------------------------------------------------------------
+    def _tmp_factory(self):
+        if self._tmp_root is None:
+            self._tmp_root = tempfile.mkdtemp(prefix="labkit-tmp-")
+        return tempfile.mkdtemp(dir=self._tmp_root)
+
+    def _new_environment(self, fn, provisioned=False):
+        n = next(self._env_counter)
+        now = self.env.now
+        day = datetime.fromtimestamp(self.epoch + now, timezone.utc).strftime("%Y/%m/%d")
+        stream = f"{day}/[{fn.config.version}]{self._ids.getrandbits(128):032x}"
+        ns = EnvironmentNamespace(fn.code, self._tmp_factory, self._env_seeds.getrandbits(64), None)
+        ee = ExecutionEnvironment(f"env-{n:04d}", fn, provisioned, ns, now, stream)
+        fn.environments.append(ee)
+        self.lifecycle.append((now, ee.id, fn.name, "created", None))
+        return ee
+
+    def reclaim_idle(self, fn=None):
+        """Reclaim every on-demand environment whose idle time has run out by now."""
+        now = self.env.now
+        for f in ([fn] if fn is not None else self.functions.values()):
+            idle = f.idle
+            while idle and idle[0].freed_at + self.idle_reclaim_s <= now:
+                ee = idle.popleft()
+                ee.reclaimed_at = ee.freed_at + self.idle_reclaim_s
+                ee.namespace = None
+                self.lifecycle.append((ee.reclaimed_at, ee.id, f.name, "reclaimed", None))
+
+    # -- admission -----------------------------------------------------------------------
+    def _admit(self, fn):
+        """Pick an environment for one request now, or return the throttle Reason."""
+        r = fn.config.reserved_concurrency
+        if r is not None:
+            if fn.inflight >= r:
+                return None, facts.THROTTLE_REASON_RESERVED
+            delta = 0
+        else:
+            pc = fn.config.provisioned_concurrency
+            delta = max(pc, fn.inflight + 1) - max(pc, fn.inflight)
+            if self.unreserved_claimed + delta > self.unreserved_pool:
+                return None, facts.THROTTLE_REASON_ACCOUNT
+        if fn.provisioned_idle:
+            ee = fn.provisioned_idle.pop()
+        else:
+            self.reclaim_idle(fn)
+            if fn.idle:
+                ee = fn.idle.pop()
+            elif fn.bucket.take(self.env.now):
+                ee = self._new_environment(fn)
+            else:
+                return None, self.scaling_throttle_reason
+        fn.inflight += 1
+        self.unreserved_claimed += delta
+        ee.busy = True
+        return ee, None
+
+    def _release(self, fn, ee):
+        if fn.config.reserved_concurrency is None:
+            pc = fn.config.provisioned_concurrency
+            self.unreserved_claimed -= max(pc, fn.inflight) - max(pc, fn.inflight - 1)
+        fn.inflight -= 1
+        ee.busy = False
+        ee.freed_at = self.env.now
+        if ee.provisioned:
+            fn.provisioned_idle.append(ee)
+        else:
+            fn.idle.append(ee)
+
+    def request_id(self):
+        return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+
+    # -- one invocation attempt ----------------------------------------------------------
+    def throttle_row(self, fn, event_id, attempt, client, reason, invocation_type="RequestResponse"):
+        now = self.env.now
+        row = [self.request_id(), fn.name, event_id, attempt, invocation_type, client, None,
+               None, False, now, now, NAN, now, NAN, NAN, 0, fn.config.memory_mb, THROTTLED,
+               "TooManyRequestsException", "Rate Exceeded.", reason, 0.0, None]
+        self.rows.append(row)
+        return row
+
+    def invoke_once(self, fn, event, event_id, attempt=1, client=None, invocation_type="RequestResponse"):
+        """One invocation attempt as a generator for a simpy process; returns its record row."""
+        ee, reason = self._admit(fn)
+        if ee is None:
+            return self.throttle_row(fn, event_id, attempt, client, reason, invocation_type)
+        return (yield from self._run_invocation(fn, ee, event, event_id, attempt, client, invocation_type))
+
+    def _run_invocation(self, fn, ee, event, event_id, attempt, client, invocation_type):
+        env, cfg = self.env, fn.config
+        arrival = start = env.now
+        rid = self.request_id()
+        log = []
+        ns = ee.namespace
+        ns._log_sink = log.append
+        speed = cfg.single_thread_speed
+        lc = self.lifecycle
+        init_ms = NAN
+        cold = False
+        error_type = error_message = response = None
+        if ee.needs_init and ee.invocations == 0 and not ee.provisioned:
+            # Cold start: the Init phase, limited to 10 s, before the Invoke phase.
+            cold = True
+            start_type = "cold"
+            if cfg.runtime_init_ms:
+                yield env.timeout(cfg.runtime_init_ms / 1000)
+            status, value = yield from self._run_code(Activation(self, speed, log), ns.run_init, (),
+                                                      start + facts.INIT_LIMIT_S)
+            init_ms = (env.now - start) * 1000
+            if status == _OK:
+                ee.needs_init = False
+                lc.append((env.now, ee.id, fn.name, "init_done", rid))
+            elif status == _KILLED:
+                init_ms = facts.INIT_LIMIT_S * 1000
+                self.init_reports[rid] = f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: timeout"
+                ns.reset()
+            else:
+                etype, emsg = _init_failure(status, value)
+                self.init_reports[rid] = (f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\t"
+                                          f"Status: error\tError Type: {etype}")
+                return self._finish(fn, ee, rid, event_id, attempt, client, invocation_type, "cold", True,
+                                    arrival, start, env.now, init_ms, 0.0, ERROR, etype, emsg, None,
+                                    reset=True, runtime_error=True, log=log)
+        else:
+            start_type = "provisioned" if ee.provisioned else ("reinit" if ee.needs_init else "warm")
+        invoke_start = env.now
+        deadline = invoke_start + cfg.timeout_s
+        lc.append((invoke_start, ee.id, fn.name, "invoke_start", rid))
+        status = _OK
+        if ee.needs_init:
+            # A suppressed init: init re-runs inside the invoke, under the function timeout.
+            if cfg.runtime_init_ms:
+                yield env.timeout(min(cfg.runtime_init_ms / 1000, cfg.timeout_s))
+            status, value = yield from self._run_code(Activation(self, speed, log), ns.run_init, (), deadline)
+            if status == _OK:
+                ee.needs_init = False
+            elif status != _KILLED:
+                etype, emsg = _init_failure(status, value)
+                return self._finish(fn, ee, rid, event_id, attempt, client, invocation_type, start_type, cold,
+                                    arrival, start, invoke_start, init_ms, (env.now - invoke_start) * 1000,
+                                    ERROR, etype, emsg, None, reset=True, runtime_error=True, log=log)
+        if status == _OK:
+            ctx = LambdaContext(self, fn, ns, rid, deadline, ee.log_stream_name)
+            status, value = yield from self._run_code(Activation(self, speed, log), ns.handler, (event, ctx), deadline)
+        reset = runtime_error = False
+        if status == _OK:
+            outcome, response = SUCCESS, value
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError) as e:
+                outcome, response = ERROR, None
+                error_type, error_message = "Runtime.MarshalError", f"Unable to marshal response: {e}"
+                runtime_error = True
+        elif status == _KILLED:
+            outcome, reset = TIMEOUT, True
+            error_type = "Sandbox.Timedout"
+            error_message = f"RequestId: {rid} Error: Task timed out after {cfg.timeout_s:.2f} seconds"
+        elif status == _EXIT:
+            outcome, reset, runtime_error = ERROR, True, True
+            error_type, error_message = "Runtime.ExitError", f"RequestId: {rid} Error: Runtime exited with error: {value}"
+        else:
+            outcome = ERROR
+            error_type, error_message, stack = value
+            log.append(f"[ERROR] {error_type}: {error_message}")
+            if stack:
+                log.append("Traceback (most recent call last):")
+                log.extend(s.rstrip("\n") for s in stack)
+            response = {"errorMessage": error_message, "errorType": error_type,
+                        "requestId": rid, "stackTrace": stack}
+        duration_ms = cfg.timeout_s * 1000.0 if outcome == TIMEOUT else (env.now - invoke_start) * 1000
+        return self._finish(fn, ee, rid, event_id, attempt, client, invocation_type, start_type, cold, arrival,
+                            start, invoke_start, init_ms, duration_ms, outcome, error_type, error_message,
+                            response, reset=reset, runtime_error=runtime_error, log=log)
+
+    def _finish(self, fn, ee, rid, event_id, attempt, client, invocation_type, start_type, cold, arrival, start,
+                invoke_start, init_ms, duration_ms, outcome, error_type, error_message, response,
+                reset=False, runtime_error=False, log=None):
+        cfg = fn.config
+        now = self.env.now
+        ee.invocations += 1
+        if reset:
+            ee.namespace.reset()
+            ee.needs_init = True
+            self.lifecycle.append((now, ee.id, fn.name, "reset", rid))
+        self.lifecycle.append((now, ee.id, fn.name, "idle", rid))
+        self._release(fn, ee)
+        init_billed = 0.0 if math.isnan(init_ms) else init_ms
+        billed = billing.billed_duration_ms(duration_ms, init_billed, self.billing_model)
+        cost = billing.invocation_cost(cfg.memory_mb, billed, cfg.architecture)
+        row = [rid, fn.name, event_id, attempt, invocation_type, client, ee.id, start_type, cold, arrival, start,
+               invoke_start, now, init_ms, duration_ms, billed, cfg.memory_mb, outcome, error_type, error_message,
+               None, cost, response]
+        self.rows.append(row)
+        if runtime_error:
+            self.runtime_errors.add(rid)
+        if log:
+            self.logs[rid] = log
+        return row
+
+    # -- running code in a greenlet ------------------------------------------------------
+    @staticmethod
+    def _greenlet_main(fn, args):
+        try:
+            return _OK, fn(*args)
+        except bridge.Killed:
+            return _KILLED, None
+        except InitError as e:
+            return _INIT_ERR, e
+        except SystemExit as e:
+            return _EXIT, e.code
+        except Exception as e:
+            return _ERR, (type(e).__name__, str(e), format_stack(e.__traceback__))
+
+    def _run_code(self, act, fn, args, deadline):
+        """Drive ``fn(*args)`` in a greenlet until it returns or ``deadline``; yields simpy events."""
+        env = self.env
+        glet = act.glet = greenlet(self._greenlet_main)
+        bridge._current = act
+        msg = glet.switch(fn, args)
+        while not glet.dead:
+            kind, payload = msg
+            remaining = deadline - env.now
+            if kind == bridge.SLEEP:
+                if payload > remaining:
+                    if remaining > 0:
+                        yield env.timeout(remaining)
+                    return self._kill(act)
+                if payload > 0:
+                    yield env.timeout(payload)
+                bridge._current = act
+                msg = glet.switch(None)
+                continue
+            event = payload
+            if not event.triggered:
+                limit = env.timeout(remaining)
+                try:
+                    yield event | limit
+                except BaseException as e:   # the awaited event failed: raise it in the handler
+                    bridge._current = act
+                    msg = glet.throw(e)
+                    continue
+                if not event.triggered:
+                    if event.callbacks is not None:
+                        event.callbacks.append(_defuse)
+                    return self._kill(act)
+            elif event.callbacks is not None:   # triggered but not yet processed
+                yield event
+            bridge._current = act
+            msg = glet.switch(event.value) if event.ok else glet.throw(event.value)
+        return msg
+
+    @staticmethod
+    def _kill(act):
+        act.killed = True
+        bridge._current = act
+        for _ in range(1000):
+            if act.glet.dead:
+                break
+            act.glet.throw(bridge.Killed())
+        return _KILLED, None
+
+    # -- housekeeping --------------------------------------------------------------------
+    def close(self):
+        if self._tmp_root is not None:
+            shutil.rmtree(self._tmp_root, ignore_errors=True)
+            self._tmp_root = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def _defuse(event):
+    event.defused = True
+
+
+def _init_failure(status, value):
+    """errorType and errorMessage of a failed init."""
+    if status == _INIT_ERR:
+        return value.error_type, value.message
+    if status == _EXIT:
+        return "Runtime.ExitError", f"Runtime exited with error: exit status {value}"
+    etype, emsg, _ = value
+    return etype, emsg

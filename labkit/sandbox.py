@@ -1,0 +1,231 @@
+"""Handler code and the module namespace each execution environment gives it.
+
+On AWS every execution environment is its own process: the handler's module is
+imported afresh, so module-level variables belong to that environment alone.
+labkit reproduces this by compiling the handler's module source once and
+executing it in a fresh namespace per environment (that run *is* the init
+phase). Inside that namespace:
+
+* ``print`` writes to the invocation's log rather than the notebook;
+* ``import time`` gives a clock and ``sleep`` that follow simulated time;
+* ``import random`` gives a generator seeded per environment, so runs repeat;
+* ``open("/tmp/...")`` opens a file in the environment's own ``/tmp``.
+
+Other imported modules are shared by all simulated environments of a Lab (on
+AWS they would not be); keep per-environment state in the handler's module.
+"""
+
+import builtins
+import inspect
+import linecache
+import os
+import random as _random
+import sys
+import time as _real_time
+import traceback
+import types
+
+from . import bridge
+from .errors import SimulationError
+
+_real_import = builtins.__import__
+_real_open = builtins.open
+_real_print = builtins.print
+
+# Error types of the Python runtime (awslambdaric bootstrap.py).
+IMPORT_MODULE_ERROR = "Runtime.ImportModuleError"
+HANDLER_NOT_FOUND = "Runtime.HandlerNotFound"
+SYNTAX_ERROR = "Runtime.UserCodeSyntaxError"
+
+_source_counter = 0
+
+
+class HandlerCode:
+    """A handler's module source, compiled once, ready to initialise environments."""
+
+    def __init__(self, source, filename=None, handler_name="handler", module_name="lambda_function"):
+        global _source_counter
+        if filename is None:
+            _source_counter += 1
+            filename = f"<lambda:{module_name}:{_source_counter}>"
+            linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        self.source, self.filename = source, filename
+        self.handler_name, self.module_name = handler_name, module_name
+        try:
+            self.code = compile(source, filename, "exec")
+            self.syntax_error = None
+        except SyntaxError as e:   # reported at init, as AWS does
+            self.code = None
+            self.syntax_error = e
+
+    @classmethod
+    def from_callable(cls, fn):
+        """Use the module (file or notebook cell) that defines ``fn`` as the handler module."""
+        if not callable(fn) or not hasattr(fn, "__code__"):
+            raise SimulationError(f"a handler must be a Python function, got {fn!r}")
+        filename = fn.__code__.co_filename
+        lines = linecache.getlines(filename, fn.__globals__)
+        if not lines:
+            try:
+                lines = inspect.getsource(inspect.getmodule(fn)).splitlines(True)
+            except (OSError, TypeError):
+                raise SimulationError(
+                    f"cannot find the source of {fn.__name__}; pass the module text instead: "
+                    "lab.function(source=..., handler='handler')") from None
+        return cls("".join(lines), filename, fn.__name__)
+
+    @property
+    def handler_string(self):
+        return f"{self.module_name}.{self.handler_name}"
+
+
+class InitError(Exception):
+    """Init failed; carries the runtime's errorType and errorMessage."""
+
+    def __init__(self, error_type, message, stack=()):
+        super().__init__(message)
+        self.error_type, self.message, self.stack = error_type, message, list(stack)
+
+
+_LABKIT_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def format_stack(tb):
+    """stackTrace as awslambdaric builds it: ``traceback.format_list`` of the user's frames
+    (labkit's own frames are left out, as the runtime leaves out bootstrap.py's)."""
+    frames = [f for f in traceback.extract_tb(tb) if os.path.dirname(os.path.abspath(f.filename)) != _LABKIT_DIR]
+    return traceback.format_list(frames)
+
+
+def _sim_time_module():
+    m = types.ModuleType("time", "time, as seen by simulated handler code: simulated clock and sleep")
+    for k in dir(_real_time):
+        if not k.startswith("__"):
+            setattr(m, k, getattr(_real_time, k))
+
+    def _now_or(real):
+        def f():
+            act = bridge.current()
+            return real() if act is None else act.lab.epoch + act.env.now
+        return f
+
+    def _rel_or(real):
+        def f():
+            act = bridge.current()
+            return real() if act is None else act.env.now
+        return f
+
+    m.sleep = bridge.sleep
+    m.time = _now_or(_real_time.time)
+    m.time_ns = lambda: int(m.time() * 1e9)
+    m.monotonic = _rel_or(_real_time.monotonic)
+    m.perf_counter = _rel_or(_real_time.perf_counter)
+    m.monotonic_ns = lambda: int(m.monotonic() * 1e9)
+    m.perf_counter_ns = lambda: int(m.perf_counter() * 1e9)
+    return m
+
+
+SIM_TIME = _sim_time_module()
+
+
+def _random_module(seed):
+    rng = _random.Random(seed)
+    m = types.ModuleType("random", "random, seeded per execution environment")
+    for k in dir(_random):
+        if not k.startswith("_"):
+            setattr(m, k, getattr(_random, k))
+    for k in ("random", "uniform", "randint", "randrange", "choice", "choices", "shuffle", "sample",
+              "gauss", "normalvariate", "expovariate", "betavariate", "triangular", "getrandbits",
+              "lognormvariate", "paretovariate", "weibullvariate", "vonmisesvariate", "gammavariate",
+              "randbytes", "seed", "getstate", "setstate"):
+        if hasattr(rng, k):
+            setattr(m, k, getattr(rng, k))
+    return m
+
+
+class EnvironmentNamespace:
+    """The module namespace of one execution environment, and its private ``/tmp``."""
+
+    def __init__(self, code, tmp_dir_factory, random_seed, log_sink):
+        self.code = code
+        self._tmp_dir_factory = tmp_dir_factory
+        self._tmp_dir = None
+        self._random_seed = random_seed
+        self._log_sink = log_sink      # callable(line) for the running activation
+        self.module = None
+        self.handler = None
+
+    # -- /tmp -------------------------------------------------------------------
+    def tmp_dir(self):
+        if self._tmp_dir is None:
+            self._tmp_dir = self._tmp_dir_factory()
+        return self._tmp_dir
+
+    def map_path(self, path):
+        p = os.fspath(path) if isinstance(path, os.PathLike) else path
+        if isinstance(p, str) and (p == "/tmp" or p.startswith("/tmp/")):
+            return os.path.join(self.tmp_dir(), p[5:])
+        return path
+
+    # -- builtins seen by the handler module ---------------------------------------------
+    def _builtins(self):
+        b = dict(builtins.__dict__)
+        ns = self
+
+        def _import(name, globals=None, locals=None, fromlist=(), level=0):
+            if level == 0:
+                if name == "time":
+                    return SIM_TIME
+                if name == "random":
+                    return ns._random()
+            return _real_import(name, globals, locals, fromlist, level)
+
+        def _print(*args, sep=" ", end="\n", file=None, flush=False):
+            if file is None or file is sys.stdout:
+                text = (sep if sep is not None else " ").join(map(str, args))
+                for line in text.split("\n"):
+                    ns._log_sink(line)
+            else:
+                _real_print(*args, sep=sep, end=end, file=file, flush=flush)
+
+        def _open(file, *args, **kwargs):
+            return _real_open(ns.map_path(file), *args, **kwargs)
+
+        b["__import__"], b["print"], b["open"] = _import, _print, _open
+        return b
+
+    def _random(self):
+        if not hasattr(self, "_random_mod"):
+            self._random_mod = _random_module(self._random_seed)
+        return self._random_mod
+
+    # -- init --------------------------------------------------------------------------
+    def run_init(self):
+        """Execute the module (the function's init). Raises InitError on failure."""
+        code = self.code
+        if code.syntax_error is not None:
+            e = code.syntax_error
+            raise InitError(SYNTAX_ERROR, f"Syntax error in module '{code.module_name}': {e}",
+                            [f'  File "{e.filename}" Line {e.lineno}\n    {(e.text or "").strip()}\n'])
+        module = {"__name__": code.module_name, "__file__": code.filename,
+                  "__builtins__": self._builtins(), "__doc__": None}
+        self.module = module
+        try:
+            exec(code.code, module)
+        except ImportError as e:
+            raise InitError(IMPORT_MODULE_ERROR,
+                            f"Unable to import module '{code.module_name}': {e}") from None
+        except Exception as e:
+            raise InitError(type(e).__name__, str(e), format_stack(e.__traceback__)) from None
+        handler = module.get(code.handler_name)
+        if not callable(handler):
+            raise InitError(HANDLER_NOT_FOUND,
+                            f"Handler '{code.handler_name}' missing on module '{code.module_name}'")
+        self.handler = handler
+
+    def reset(self):
+        """Lambda's reset after a timeout or crash: globals go, ``/tmp`` stays."""
+        self.module = None
+        self.handler = None
+        if hasattr(self, "_random_mod"):
+            del self._random_mod
