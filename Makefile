@@ -6,7 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # Progress bars would make stored notebook outputs differ; the kernel inherits this.
-TESTENV := LABKIT_NO_PROGRESS=1 MPLBACKEND=Agg PYTHONHASHSEED=0
+# (No MPLBACKEND for notebooks: ipykernel picks its inline backend only when it is unset.)
+TESTENV := LABKIT_NO_PROGRESS=1 PYTHONHASHSEED=0
 
 .PHONY: setup lab test unit notebooks bench clean
 
@@ -25,7 +26,7 @@ lab: setup
 test: unit notebooks
 
 unit: setup
-	$(TESTENV) $(PY) -m pytest -q tests
+	$(TESTENV) MPLBACKEND=Agg $(PY) -m pytest -q tests
 
 notebooks: setup
 	$(TESTENV) $(PY) -m pytest -q --nbval --nbval-current-env notebooks

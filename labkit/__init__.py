@@ -22,6 +22,14 @@ from .lab import Lab, SdkRetry
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # plots and widgets pull in matplotlib/ipywidgets: load them on first use only.
+    if name in ("plots", "widgets"):
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'labkit' has no attribute {name!r}")
+
 __all__ = ["Lab", "SdkRetry", "FunctionConfig", "sleep", "cpu", "workload", "billing", "facts",
            "LambdaError", "InvalidParameterValueException", "TooManyRequestsException",
            "RequestTooLargeException", "SimulationError", "__version__"]
