@@ -13,12 +13,15 @@ import random
 import time as _wall
 from dataclasses import dataclass
 
+import simpy
+
 from . import facts, progress
 from .config import FunctionConfig
 from .errors import InvalidParameterValueException, SimulationError
 from .run import Run
 from .runtime import THROTTLED, Account
 from .sandbox import HandlerCode
+from .services import Services
 from .workload import Workload
 
 
@@ -95,6 +98,9 @@ class Lab:
         self._workloads = 0
         self._events = 0
         self._retry_rng = random.Random(f"{seed}:sdk-retry")
+        # Simulated services; handler code's `import boto3` / `urllib.request` get fakes wired to them.
+        self.services = Services(self.account, seed)
+        self.services.install(self.account.module_overrides)
 
     # -- functions -------------------------------------------------------------------
     def function(self, handler=None, *, source=None, handler_name="handler", name=None, **config):
@@ -123,8 +129,10 @@ class Lab:
         fn = self.account.add_function(cfg, code)
         if cfg.provisioned_concurrency:
             # Allocation finishes before traffic: let the clock run until every
-            # provisioned environment has completed its init.
-            self.account.env.run()
+            # provisioned environment has completed its init (and no further: other
+            # processes, e.g. simulated services, may run forever).
+            env = self.account.env
+            env.run(until=simpy.AllOf(env, fn.provisioning))
         return fn
 
     # -- traffic ---------------------------------------------------------------------
@@ -179,6 +187,23 @@ class Lab:
     def now(self):
         """Simulated seconds since the Lab was created."""
         return self.account.env.now
+
+    # -- simulated services ----------------------------------------------------------
+    def dynamodb_table(self, name, key="id", *, items=(), **options):
+        """Create a simulated DynamoDB table; return it as boto3's ``Table`` (handlers reach
+        it with ``boto3.resource("dynamodb").Table(name)``; ``table.sim`` has its items and
+        counters). Options: ``key_type``, ``sort_key``, ``sort_key_type``,
+        ``read_units_per_s``, ``write_units_per_s``, ``burst_s``, ``latency_s``, ``jitter_s``
+        (see ``labkit.services.dynamodb``)."""
+        _refuse_inside_handler("lab.dynamodb_table()")
+        return self.services.dynamodb_table(name, key, items=items, **options)
+
+    def reference_service(self, name, data, **options):
+        """Create a simulated HTTP reference-data service that handlers reach with
+        ``urllib.request.urlopen(service.url + "/key")``. Options: ``url``, ``latency_s``,
+        ``jitter_s``, ``rps_limit``, ``version_every_s`` (see ``labkit.services.reference``)."""
+        _refuse_inside_handler("lab.reference_service()")
+        return self.services.reference_service(name, data, **options)
 
     # -- drivers ---------------------------------------------------------------------
     def _next_event_id(self):

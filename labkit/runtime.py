@@ -45,7 +45,7 @@ from greenlet import greenlet
 
 from . import billing, bridge, facts, scaling
 from .config import FunctionConfig
-from .errors import InvalidParameterValueException, SimulationError
+from .errors import InvalidParameterValueException
 from .sandbox import EnvironmentNamespace, HandlerCode, InitError, format_stack
 
 NAN = float("nan")
@@ -70,16 +70,21 @@ LIFECYCLE_COLUMNS = ("time_s", "environment_id", "function", "event", "request_i
 class Activation:
     """One run of handler-module code (an init, or an invocation) in its own greenlet."""
 
-    __slots__ = ("lab", "env", "speed", "glet", "killed", "log")
+    __slots__ = ("lab", "env", "speed", "glet", "killed", "log", "request_id")
 
-    def __init__(self, lab, speed, log):
+    def __init__(self, lab, speed, log, request_id=None):
         self.lab, self.env, self.speed = lab, lab.env, speed
         self.glet = None
         self.killed = False
         self.log = log
+        self.request_id = request_id   # of the invocation (simulated services record their caller)
 
     def yield_to_loop(self, kind, payload):
         if self.killed:
+            # Stopped already, yet the code caught the stop (a bare ``except:``) and waits
+            # again. Raising here at once would spin forever inside the greenlet; hand
+            # control back instead, so the runtime can stop it again or abandon it.
+            self.glet.parent.switch(None)
             raise bridge.Killed()
         return self.glet.parent.switch((kind, payload))
 
@@ -134,6 +139,7 @@ class Function:
         self.idle = deque()          # idle on-demand environments, most recently freed at the right
         self.provisioned_idle = []   # idle provisioned environments
         self.environments = []       # every environment ever created
+        self.provisioning = []       # simpy processes initialising provisioned environments
         self.inflight = 0
         self.bucket = account._bucket_for(self)
 
@@ -190,6 +196,7 @@ class Account:
         self.runtime_errors = set()  # request ids whose error the platform reports (REPORT Status: error)
         self._env_counter = itertools.count(1)
         self._tmp_root = None
+        self.module_overrides = {}   # import name -> module, for handler code (simulated services)
 
     # -- configuration -------------------------------------------------------------------
     @property
@@ -228,17 +235,23 @@ class Account:
             self.unreserved_claimed += pc
         for _ in range(pc):
             ee = self._new_environment(fn, provisioned=True)
-            self.env.process(self._provision(fn, ee))
+            fn.provisioning.append(self.env.process(self._provision(fn, ee)))
         return fn
 
     def _provision(self, fn, ee):
         log = []
+        ee.namespace._log_sink = log.append    # module-level print() needs somewhere to go
         yield self.env.timeout(fn.config.runtime_init_ms / 1000)
         # Provisioned init is not bound by the 10 s on-demand limit (max(130 s, timeout) on AWS).
         status, value = yield from self._run_code(Activation(self, fn.config.single_thread_speed, log),
                                                   ee.namespace.run_init, (), self.env.now + max(130.0, fn.config.timeout_s))
         if status != _OK:
-            raise SimulationError(f"provisioned environment {ee.id} failed its init: {value}")
+            # As on AWS, a learner's failing init makes the allocation fail (it must not crash the
+            # simulation): the environment never serves, so requests spill over to on-demand
+            # environments and report the init error there.
+            ee.namespace.reset()
+            self.lifecycle.append((self.env.now, ee.id, fn.name, "init_failed", None))
+            return
         ee.needs_init = False
         ee.freed_at = self.env.now
         self.lifecycle.append((self.env.now, ee.id, fn.name, "init_done", None))
@@ -255,7 +268,8 @@ class Account:
         now = self.env.now
         day = datetime.fromtimestamp(self.epoch + now, timezone.utc).strftime("%Y/%m/%d")
         stream = f"{day}/[{fn.config.version}]{self._ids.getrandbits(128):032x}"
-        ns = EnvironmentNamespace(fn.code, self._tmp_factory, self._env_seeds.getrandbits(64), None)
+        ns = EnvironmentNamespace(fn.code, self._tmp_factory, self._env_seeds.getrandbits(64), None,
+                                  self.module_overrides)
         ee = ExecutionEnvironment(f"env-{n:04d}", fn, provisioned, ns, now, stream)
         fn.environments.append(ee)
         self.lifecycle.append((now, ee.id, fn.name, "created", None))
@@ -349,7 +363,7 @@ class Account:
             start_type = "cold"
             if cfg.runtime_init_ms:
                 yield env.timeout(cfg.runtime_init_ms / 1000)
-            status, value = yield from self._run_code(Activation(self, speed, log), ns.run_init, (),
+            status, value = yield from self._run_code(Activation(self, speed, log, rid), ns.run_init, (),
                                                       start + facts.INIT_LIMIT_S)
             init_ms = (env.now - start) * 1000
             if status == _OK:
@@ -367,7 +381,7 @@ class Account:
                                     arrival, start, env.now, init_ms, 0.0, ERROR, etype, emsg, None,
                                     reset=True, runtime_error=True, log=log)
         else:
-            start_type = "provisioned" if ee.provisioned else ("reinit" if ee.needs_init else "warm")
+            start_type = "reinit" if ee.needs_init else ("provisioned" if ee.provisioned else "warm")
         invoke_start = env.now
         deadline = invoke_start + cfg.timeout_s
         lc.append((invoke_start, ee.id, fn.name, "invoke_start", rid))
@@ -376,7 +390,7 @@ class Account:
             # A suppressed init: init re-runs inside the invoke, under the function timeout.
             if cfg.runtime_init_ms:
                 yield env.timeout(min(cfg.runtime_init_ms / 1000, cfg.timeout_s))
-            status, value = yield from self._run_code(Activation(self, speed, log), ns.run_init, (), deadline)
+            status, value = yield from self._run_code(Activation(self, speed, log, rid), ns.run_init, (), deadline)
             if status == _OK:
                 ee.needs_init = False
             elif status != _KILLED:
@@ -386,7 +400,7 @@ class Account:
                                     ERROR, etype, emsg, None, reset=True, runtime_error=True, log=log)
         if status == _OK:
             ctx = LambdaContext(self, fn, ns, rid, deadline, ee.log_stream_name)
-            status, value = yield from self._run_code(Activation(self, speed, log), ns.handler, (event, ctx), deadline)
+            status, value = yield from self._run_code(Activation(self, speed, log, rid), ns.handler, (event, ctx), deadline)
         reset = runtime_error = False
         if status == _OK:
             outcome, response = SUCCESS, value
@@ -476,20 +490,19 @@ class Account:
                 msg = glet.switch(None)
                 continue
             event = payload
-            if not event.triggered:
-                limit = env.timeout(remaining)
+            # Not yet processed (a simpy Timeout, for one, counts as "triggered" from the
+            # moment it is created): wait for it, but no longer than the deadline.
+            if event.callbacks is not None:
+                limit = env.timeout(max(remaining, 0.0))
                 try:
                     yield event | limit
                 except BaseException as e:   # the awaited event failed: raise it in the handler
                     bridge._current = act
                     msg = glet.throw(e)
                     continue
-                if not event.triggered:
-                    if event.callbacks is not None:
-                        event.callbacks.append(_defuse)
+                if event.callbacks is not None:   # the deadline came first
+                    event.callbacks.append(_defuse)
                     return self._kill(act)
-            elif event.callbacks is not None:   # triggered but not yet processed
-                yield event
             bridge._current = act
             msg = glet.switch(event.value) if event.ok else glet.throw(event.value)
         return msg
@@ -502,6 +515,11 @@ class Account:
             if act.glet.dead:
                 break
             act.glet.throw(bridge.Killed())
+        else:
+            # Code that keeps catching the stop is abandoned, and kept referenced: were it
+            # garbage-collected, greenlet would resume it outside the simulation, where its
+            # sleeps are real ones.
+            _ABANDONED.append(act.glet)
         return _KILLED, None
 
     # -- housekeeping --------------------------------------------------------------------
@@ -515,6 +533,9 @@ class Account:
             self.close()
         except Exception:
             pass
+
+
+_ABANDONED = []   # greenlets of handler code that would not stop (see Account._kill)
 
 
 def _defuse(event):

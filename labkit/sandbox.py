@@ -9,7 +9,9 @@ phase). Inside that namespace:
 * ``print`` writes to the invocation's log rather than the notebook;
 * ``import time`` gives a clock and ``sleep`` that follow simulated time;
 * ``import random`` gives a generator seeded per environment, so runs repeat;
-* ``open("/tmp/...")`` opens a file in the environment's own ``/tmp``.
+* ``open("/tmp/...")`` opens a file in the environment's own ``/tmp``;
+* modules the Lab registers in ``Account.module_overrides`` replace real ones
+  (simulated AWS services behind ``import boto3``, for instance).
 
 Other imported modules are shared by all simulated environments of a Lab (on
 AWS they would not be); keep per-environment state in the handler's module.
@@ -93,7 +95,8 @@ _LABKIT_DIR = os.path.dirname(os.path.abspath(__file__))
 def format_stack(tb):
     """stackTrace as awslambdaric builds it: ``traceback.format_list`` of the user's frames
     (labkit's own frames are left out, as the runtime leaves out bootstrap.py's)."""
-    frames = [f for f in traceback.extract_tb(tb) if os.path.dirname(os.path.abspath(f.filename)) != _LABKIT_DIR]
+    frames = [f for f in traceback.extract_tb(tb)
+              if not os.path.abspath(f.filename).startswith(_LABKIT_DIR + os.sep)]
     return traceback.format_list(frames)
 
 
@@ -146,8 +149,11 @@ def _random_module(seed):
 class EnvironmentNamespace:
     """The module namespace of one execution environment, and its private ``/tmp``."""
 
-    def __init__(self, code, tmp_dir_factory, random_seed, log_sink):
+    def __init__(self, code, tmp_dir_factory, random_seed, log_sink, module_overrides=None):
         self.code = code
+        # Modules the Lab substitutes for handler imports (e.g. a boto3 wired to simulated
+        # services). ``import a.b`` binds the top package, so register both "a" and "a.b".
+        self.module_overrides = module_overrides if module_overrides is not None else {}
         self._tmp_dir_factory = tmp_dir_factory
         self._tmp_dir = None
         self._random_seed = random_seed
@@ -178,6 +184,12 @@ class EnvironmentNamespace:
                     return SIM_TIME
                 if name == "random":
                     return ns._random()
+                overrides = ns.module_overrides
+                if overrides:
+                    key = name if (fromlist or "." not in name) else name.partition(".")[0]
+                    mod = overrides.get(key)
+                    if mod is not None:
+                        return mod
             return _real_import(name, globals, locals, fromlist, level)
 
         def _print(*args, sep=" ", end="\n", file=None, flush=False):

@@ -123,11 +123,12 @@ class _Ramp(Workload):
                     return out
                 if rng.random() * peak < self._rate(t):
                     out.append(t)
-        # Deterministic: the k-th arrival where the cumulative rate reaches k.
+        # Deterministic: arrival k (from 0) where the cumulative rate reaches k, so a flat
+        # ramp is ``constant`` (first arrival at 0) and the ramp holds (a + b) / 2 * T arrivals.
         a, b, T = self.start_rate, self.end_rate, self.seconds
         total = (a + b) / 2 * T
         out = []
-        for k in range(1, int(total + 1e-9) + 1):
+        for k in range(int(total + 1e-9)):
             if a == b:
                 out.append(k / a)
                 continue
@@ -208,8 +209,10 @@ def bursts(size, every_s, count, spread_s=0.0, payload=None):
     _check_count("size", size)
     _check_number("every_s", every_s, 0, lo_inclusive=False)
     _check_count("count", count)
+    _check_number("spread_s", spread_s)
     step = spread_s / size if size else 0.0
-    return _Times(payload=payload, times=tuple(b * every_s + i * step for b in range(count) for i in range(size)))
+    # Sorted: bursts spread over more than ``every_s`` overlap, and arrivals must come in time order.
+    return _Times(payload=payload, times=tuple(sorted(b * every_s + i * step for b in range(count) for i in range(size))))
 
 
 def ramp(start_rate, end_rate, seconds, random_arrivals=True, payload=None):

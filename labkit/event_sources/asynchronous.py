@@ -1,0 +1,169 @@
+"""Asynchronous invocation (``InvocationType=Event``): Lambda's internal queue.
+
+The caller gets ``202`` at once; the event waits in Lambda's queue and is
+invoked from there. Two retry regimes apply (facts sheet, section 2b):
+
+* **Function errors** (exceptions and timeouts): up to ``maximum_retry_attempts``
+  (0-2, default 2) more attempts, one minute before the first retry and two
+  minutes before the second.
+* **Throttles** (and system errors): the event goes back on the queue and is
+  retried with exponential backoff from 1 s up to 5 minutes, for as long as the
+  event is younger than ``maximum_event_age_s`` (60-21,600 s, default 6 h).
+  These retries do not use up ``maximum_retry_attempts``.
+
+An event that succeeds is recorded (and sent to the on-success destination, if
+any). One whose attempts are exhausted or that is too old goes to the
+on-failure destination, else the dead-letter queue, else it is dropped and
+counted in ``AsyncEventsDropped``. With reserved concurrency 0, events go
+straight to the failure destination without retries. The queue is
+at-least-once: with ``duplicate_rate`` > 0 (a labkit option; AWS gives no
+rate) some events are delivered twice, seeded.
+"""
+
+import json
+from dataclasses import dataclass
+
+from .. import facts
+from ..errors import InvalidParameterValueException, RequestTooLargeException
+from ..runtime import SUCCESS, THROTTLED
+from .destinations import DestinationQueue
+
+
+@dataclass(frozen=True)
+class AsyncConfig:
+    """``PutFunctionEventInvokeConfig`` plus the function's dead-letter queue."""
+
+    maximum_retry_attempts: int = facts.ASYNC_DEFAULT_MAX_RETRY_ATTEMPTS
+    maximum_event_age_s: int = facts.ASYNC_DEFAULT_MAX_EVENT_AGE_S
+    on_success: "DestinationQueue | None" = None
+    on_failure: "DestinationQueue | None" = None
+    dead_letter_queue: "DestinationQueue | None" = None
+    duplicate_rate: float = facts.ASYNC_DUPLICATE_RATE
+    payload_limit_bytes: int = facts.ASYNC_PAYLOAD_LIMIT_BYTES
+
+    def __post_init__(self):
+        lo, hi = facts.ASYNC_MAX_RETRY_ATTEMPTS_RANGE
+        v = self.maximum_retry_attempts
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise InvalidParameterValueException("MaximumRetryAttempts", v, f"an integer from {lo} to {hi}")
+        lo, hi = facts.ASYNC_MAX_EVENT_AGE_S_RANGE
+        v = self.maximum_event_age_s
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise InvalidParameterValueException("MaximumEventAgeInSeconds", v, f"an integer from {lo:,} to {hi:,}")
+        for name in ("on_success", "on_failure", "dead_letter_queue"):
+            d = getattr(self, name)
+            if d is not None and not isinstance(d, DestinationQueue):
+                raise InvalidParameterValueException(name, d, "None or a lab.queue(...) destination")
+        v = self.duplicate_rate
+        if not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            raise InvalidParameterValueException("duplicate_rate", v, "a probability from 0 to 1 (labkit option)")
+        if self.payload_limit_bytes not in (facts.ASYNC_PAYLOAD_LIMIT_BYTES, facts.ASYNC_LEGACY_PAYLOAD_LIMIT_BYTES):
+            raise InvalidParameterValueException(
+                "payload_limit_bytes", self.payload_limit_bytes,
+                f"{facts.ASYNC_PAYLOAD_LIMIT_BYTES} (since Oct 2025) or {facts.ASYNC_LEGACY_PAYLOAD_LIMIT_BYTES} (before)")
+
+
+ASYNC_EVENT_COLUMNS = ("event_id", "function", "received_s", "first_invoke_s", "finished_s", "attempts",
+                       "function_errors", "throttles", "duplicates", "state", "reason")
+
+
+def payload_size(event):
+    return len(json.dumps(event).encode())
+
+
+class AsyncQueue:
+    """The internal event queue of one function, driving retries and destinations."""
+
+    def __init__(self, account, ledger, fn, config, rng):
+        self.account, self.ledger, self.fn, self.config = account, ledger, fn, config
+        self.rng = rng
+        self.records = {}   # event_id -> dict of ASYNC_EVENT_COLUMNS
+
+    def accept(self, event, event_id):
+        """The Invoke call itself: check the payload, enqueue, return 202."""
+        size = payload_size(event)
+        if size > self.config.payload_limit_bytes:
+            raise RequestTooLargeException(size, self.config.payload_limit_bytes)
+        now = self.account.env.now
+        self.ledger.register(event_id, now)
+        self.records[event_id] = dict(event_id=event_id, function=self.fn.name, received_s=now,
+                                      first_invoke_s=None, finished_s=None, attempts=0, function_errors=0,
+                                      throttles=0, duplicates=0, state="pending", reason=None)
+        return 202
+
+    def deliver(self, event, event_id):
+        """Generator for a simpy process: the life of one event in the queue."""
+        env, acct, cfg, fn = self.account.env, self.account, self.config, self.fn
+        rec = self.records[event_id]
+        received = rec["received_s"]
+        backoff_lo, backoff_hi = facts.ASYNC_THROTTLE_BACKOFF_S
+        backoff = backoff_lo
+        last_row = None
+        if cfg.duplicate_rate and self.rng.random() < cfg.duplicate_rate:
+            rec["duplicates"] += 1
+            env.process(self._duplicate(event, event_id))
+        while True:
+            if fn.config.reserved_concurrency == 0:
+                return self._fail(rec, event, facts.ASYNC_ZERO_RESERVED_CONDITION, last_row)
+            rec["attempts"] += 1
+            if rec["first_invoke_s"] is None:
+                rec["first_invoke_s"] = env.now
+            row = yield from acct.invoke_once(fn, event, event_id, rec["attempts"], None, "Event")
+            if row[17] == THROTTLED:
+                rec["throttles"] += 1
+                rec["attempts"] -= 1   # a throttle is not an attempt on the function
+                delay, backoff = min(backoff, backoff_hi), min(backoff * 2, backoff_hi)
+                if env.now + delay - received > cfg.maximum_event_age_s:
+                    return self._fail(rec, event, "EventAgeExceeded", last_row)
+                yield env.timeout(delay)
+                continue
+            last_row = row
+            if row[17] == SUCCESS:
+                if cfg.on_success is not None:
+                    cfg.on_success.send(env.now, self._record(rec, event, "Success", row))
+                return self._settle(rec, "succeeded", None)
+            rec["function_errors"] += 1
+            if rec["function_errors"] > cfg.maximum_retry_attempts:
+                return self._fail(rec, event, "RetriesExhausted", row)
+            delay = facts.ASYNC_FUNCTION_ERROR_RETRY_DELAYS_S[rec["function_errors"] - 1]
+            if env.now + delay - received > cfg.maximum_event_age_s:
+                return self._fail(rec, event, "EventAgeExceeded", row)
+            yield env.timeout(delay)
+
+    def _duplicate(self, event, event_id):
+        """A second delivery of the same event (at-least-once); its outcome settles nothing."""
+        yield self.account.env.timeout(self.rng.uniform(0.0, 1.0))
+        rec = self.records[event_id]
+        yield from self.account.invoke_once(self.fn, event, event_id, 0, None, "Event")
+        return rec
+
+    def _record(self, rec, event, condition, row):
+        """The destination record, shaped like AWS's (requestContext, responseContext, payloads)."""
+        ctx = {"requestId": row[0] if row else None, "functionArn": self.fn.config.function_arn + ":$LATEST",
+               "condition": condition, "approximateInvokeCount": rec["attempts"]}
+        body = {"version": "1.0", "requestContext": ctx, "requestPayload": event}
+        if row is not None:
+            body["responseContext"] = {"statusCode": 200, "executedVersion": "$LATEST",
+                                       **({} if row[17] == SUCCESS else {"functionError": "Unhandled"})}
+            body["responsePayload"] = row[22]
+        return body
+
+    def _fail(self, rec, event, condition, row):
+        now = self.account.env.now
+        cfg = self.config
+        if cfg.on_failure is not None:
+            cfg.on_failure.send(now, self._record(rec, event, condition, row))
+            return self._settle(rec, "failure_destination", condition)
+        if cfg.dead_letter_queue is not None:
+            attrs = {"RequestID": row[0] if row else None,
+                     "ErrorCode": 200 if row else None,
+                     "ErrorMessage": row[19] if row else condition}
+            cfg.dead_letter_queue.send(now, event, attrs)
+            return self._settle(rec, "dead_letter_queue", condition)
+        return self._settle(rec, "dropped", condition)
+
+    def _settle(self, rec, state, reason):
+        now = self.account.env.now
+        rec["finished_s"], rec["state"], rec["reason"] = now, state, reason
+        self.ledger.settle(rec["event_id"], state, now, reason)
+        return rec

@@ -1,0 +1,102 @@
+"""Simulated services that handler code calls: a DynamoDB-style table and an HTTP dependency.
+
+Each service is split the way moto splits its fakes: a **state model**
+(``dynamodb.TableState``/``DynamoDBBackend``, ``reference.ReferenceService``:
+data, counters, capacity, call records) and an **API shape** on top
+(``fake_boto3``: boto3's ``Table``/``client``; ``fake_urllib``: ``urlopen``).
+
+Every ``Lab`` owns one ``Services``, registered in its account's
+``module_overrides``: inside simulated handler code ``import boto3`` and
+``import urllib.request`` give these fakes, wired to that Lab's services, so
+the handler is ordinary AWS code. No simulated handler can reach a real AWS
+account or the network.
+
+    lab = lk.Lab(seed=1)
+    accounts = lab.dynamodb_table("accounts", key="id", items=[{"id": "a", "balance": 0}])
+    rates = lab.reference_service("rates", data={"EUR": "1.08"}, rps_limit=50)
+    ...
+    accounts.sim.counters()      # calls by operation, conditional failures, throttles
+    lab.services.calls           # every call, in simulated time, as a DataFrame
+
+Timing: see ``labkit.services.base`` (latency, then one atomic instant).
+"""
+
+import itertools
+import random
+import uuid
+
+from ..errors import InvalidParameterValueException
+from . import fake_boto3, fake_urllib
+from .base import CallRecord, records_frame, show
+from .dynamodb import DEFAULT_LATENCY_S as DYNAMODB_LATENCY_S
+from .dynamodb import DynamoDBBackend, DynamoDBError, TableState
+from .reference import DEFAULT_LATENCY_S as REFERENCE_LATENCY_S
+from .reference import ReferenceService
+
+
+class Services:
+    """The simulated services of one Lab, and the fake modules handler code imports."""
+
+    def __init__(self, account=None, seed=0):
+        self.account = account
+        self.seed = seed
+        self.dynamodb = DynamoDBBackend(account, seed)
+        self.dynamodb_retry = None       # an lk.SdkRetry: the fake client retries throttles
+        self.http = {}                   # netloc -> ReferenceService
+        self._ids = random.Random(f"{seed}:service-request-ids")
+        self._counter = itertools.count()
+        self.boto3 = fake_boto3.make_module(self)
+        self.urllib, self.urllib_request = fake_urllib.make_modules(self)
+
+    def modules(self):
+        """The module overrides for ``Account.module_overrides``."""
+        return {"boto3": self.boto3, "boto3.session": self.boto3.session,
+                "urllib": self.urllib, "urllib.request": self.urllib_request}
+
+    def install(self, overrides):
+        overrides.update(self.modules())
+
+    def next_request_id(self):
+        return str(uuid.UUID(int=self._ids.getrandbits(128), version=4)).upper().replace("-", "")[:52]
+
+    # -- creating services -----------------------------------------------------------------------
+    def dynamodb_table(self, name, key="id", *, items=(), **options):
+        """Create a table and return it as boto3's ``Table`` (``.sim`` is the simulated table).
+        ``items`` are put at once (no latency, no capacity used). Options: ``key_type``,
+        ``sort_key``, ``sort_key_type``, ``read_units_per_s``, ``write_units_per_s``,
+        ``burst_s``, ``latency_s``, ``jitter_s``."""
+        self.dynamodb.create_table(name, key, **options)
+        table = self.boto3.resource("dynamodb").Table(name)
+        state = table.sim
+        for it in items:
+            if not isinstance(it, dict):
+                raise InvalidParameterValueException("items[]", it, "dicts (one per item)")
+            normalised = {k: fake_boto3._normalise(v) for k, v in it.items()}
+            state._items[state._item_key(normalised)] = normalised
+        return table
+
+    def reference_service(self, name, data, **options):
+        """Create an HTTP service (see ``ReferenceService``) reachable with ``urlopen``."""
+        svc = ReferenceService(name, data, account=self.account, seed=self.seed, **options)
+        if svc.netloc in self.http:
+            raise InvalidParameterValueException("url", svc.url, "a host not already used by another service")
+        self.http[svc.netloc] = svc
+        return svc
+
+    # -- records -----------------------------------------------------------------------------------
+    def records(self):
+        """Every call to every service, in the order the services acted on them."""
+        recs = list(self.dynamodb.records)
+        for svc in self.http.values():
+            recs.extend(svc.records)
+        recs.sort(key=lambda r: (r.time_s, r.seq))
+        return recs
+
+    @property
+    def calls(self):
+        """``records()`` as a DataFrame (columns in ``labkit.services.base.RECORD_COLUMNS``)."""
+        return records_frame(self.records())
+
+
+__all__ = ["Services", "DynamoDBBackend", "DynamoDBError", "TableState", "ReferenceService", "CallRecord",
+           "DYNAMODB_LATENCY_S", "REFERENCE_LATENCY_S", "show"]

@@ -1,0 +1,133 @@
+"""What every simulated service shares: latency, the call record, and value display.
+
+Timing rule, the same for every service: a call from simulated handler code
+takes ``latency_s`` (plus a seeded jitter, if configured) of simulated time,
+and the service acts on it **atomically at the end of that time**. Two calls
+made at once therefore see the service as it was at the end of their own
+latency, and a read-then-write that spans two calls can be overtaken by other
+invocations in between (a lost update). Outside a simulation (a notebook
+cell setting up data) a call takes no time and applies at the Lab's current
+instant.
+"""
+
+import itertools
+import json
+import random
+from decimal import Decimal
+
+from .. import bridge
+from ..errors import InvalidParameterValueException, SimulationError
+
+
+def check_latency(latency_s, jitter_s):
+    for name, v in (("latency_s", latency_s), ("jitter_s", jitter_s)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 or v == float("inf"):
+            raise InvalidParameterValueException(name, v, "a finite number of seconds >= 0")
+    return float(latency_s), float(jitter_s)
+
+
+class Latency:
+    """``latency_s`` plus ``uniform(0, jitter_s)`` drawn from its own seeded stream."""
+
+    __slots__ = ("latency_s", "jitter_s", "_rng")
+
+    def __init__(self, latency_s, jitter_s, seed_key):
+        self.latency_s, self.jitter_s = check_latency(latency_s, jitter_s)
+        self._rng = random.Random(seed_key)
+
+    def draw(self):
+        if self.jitter_s:
+            return self.latency_s + self._rng.random() * self.jitter_s
+        return self.latency_s
+
+
+class Clock:
+    """Simulated time of one Lab (``account``), or 0 for a service used without a Lab."""
+
+    def __init__(self, account=None):
+        self.account = account
+
+    def now(self):
+        return self.account.env.now if self.account is not None else 0.0
+
+    def spend(self, latency):
+        """Spend one call's latency if simulated handler code is running; return the request id
+        of that invocation (None outside a simulation or when unknown)."""
+        act = bridge.current()
+        if act is None:
+            return None
+        if self.account is not None and act.lab is not self.account:
+            raise SimulationError("a handler called a simulated service that belongs to another Lab")
+        seconds = latency.draw()
+        if seconds > 0:
+            bridge.sleep(seconds)
+        return getattr(act, "request_id", None)
+
+
+_SEQ = itertools.count()
+
+
+class CallRecord:
+    """One call to a simulated service, as the service saw it.
+
+    ``start_s`` when the caller sent it, ``time_s`` when the service acted on it;
+    ``request_id`` of the calling invocation (None from a notebook); ``service``
+    (``"dynamodb"`` or ``"http"``), ``resource`` (table or service name),
+    ``operation`` (``"GetItem"``, ``"GET"``, ...), ``target`` (item key or path),
+    ``outcome`` (``"ok"``, an error code, or an HTTP status as text) and ``detail``
+    (what was read or written). ``describe()`` renders it in one line.
+    """
+
+    __slots__ = ("start_s", "time_s", "request_id", "service", "resource", "operation", "target",
+                 "outcome", "detail", "_fmt", "seq")
+
+    def __init__(self, start_s, time_s, request_id, service, resource, operation, target, outcome,
+                 detail, fmt):
+        self.start_s, self.time_s, self.request_id = start_s, time_s, request_id
+        self.service, self.resource, self.operation = service, resource, operation
+        self.target, self.outcome, self.detail = target, outcome, detail
+        self._fmt = fmt
+        self.seq = next(_SEQ)   # global order of creation: ties at one instant keep it
+
+    def describe(self):
+        return self._fmt(self)
+
+    def as_dict(self):
+        return {"start_s": self.start_s, "time_s": self.time_s, "request_id": self.request_id,
+                "service": self.service, "resource": self.resource, "operation": self.operation,
+                "target": self.target, "outcome": self.outcome, "summary": self.describe()}
+
+    def __repr__(self):
+        return f"<CallRecord {self.time_s:.3f}s {self.describe()}>"
+
+
+RECORD_COLUMNS = ("start_s", "time_s", "request_id", "service", "resource", "operation", "target",
+                  "outcome", "summary")
+
+
+def records_frame(records):
+    import pandas as pd
+    return pd.DataFrame([r.as_dict() for r in records], columns=list(RECORD_COLUMNS))
+
+
+def _plain(v):
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, (set, frozenset)):
+        return sorted((_plain(x) for x in v), key=repr)
+    if isinstance(v, dict):
+        return {k: _plain(v[k]) for k in sorted(v)}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if hasattr(v, "value") and isinstance(getattr(v, "value"), bytes):   # boto3 Binary
+        return f"<{len(v.value)} bytes>"
+    return v
+
+
+def show(value, limit=90):
+    """A short JSON-like rendering of a value (Decimals as plain numbers) for logs and timelines."""
+    try:
+        text = json.dumps(_plain(value), ensure_ascii=False, default=repr)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
