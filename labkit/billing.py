@@ -37,7 +37,9 @@ def billed_duration_ms(duration_ms, init_duration_ms=0.0, model=facts.DEFAULT_BI
     total = duration_ms + (init_duration_ms if init_billed else 0.0)
     # Round to a microsecond first so float noise (100.00000000001) cannot add a ms.
     total = round(total, 3)
-    return int(math.ceil(total / step) * step)
+    # A real invocation always takes some time, so AWS never bills less than one step;
+    # a simulated handler that spends no simulated time must not bill 0.
+    return max(step, int(math.ceil(total / step) * step))
 
 
 def gb_seconds(memory_mb, billed_ms):

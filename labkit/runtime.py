@@ -43,7 +43,7 @@ from datetime import datetime, timezone
 import simpy
 from greenlet import greenlet
 
-from . import billing, bridge, facts, scaling
+from . import billing, bridge, facts, logcapture, scaling
 from .config import FunctionConfig
 from .errors import InvalidParameterValueException
 from .sandbox import EnvironmentNamespace, HandlerCode, InitError, format_stack
@@ -174,6 +174,7 @@ class Account:
         if not isinstance(idle_reclaim_s, (int, float)) or idle_reclaim_s <= 0:
             raise InvalidParameterValueException("idle_reclaim_s", idle_reclaim_s, "a number of seconds > 0")
         billing._check_model(billing_model)
+        logcapture.install()
         self.seed = seed
         self.env = simpy.Environment()
         self.concurrency_limit = concurrency_limit
