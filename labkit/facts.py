@@ -86,7 +86,7 @@ ASYNC_ZERO_RESERVED_CONDITION = "RetriesExhausted"    # UNCONFIRMED condition na
 # --- Kinesis Data Streams ---------------------------------------------------------
 KINESIS_HASH_KEY_BITS = 128                       # MD5 -> 128-bit hash keys
 KINESIS_PARTITION_KEY_CHARS_RANGE = (1, 256)
-KINESIS_MAX_RECORD_BYTES = 1024 * 1024            # data + partition key (10 MiB on a 2025/26 page)
+KINESIS_MAX_RECORD_BYTES = 1024 * 1024            # data blob before base64 (10 MiB on a 2025/26 page)
 KINESIS_SHARD_WRITE_RECORDS_PER_S = 1000
 KINESIS_SHARD_WRITE_BYTES_PER_S = 1024 * 1024
 KINESIS_DEFAULT_RETENTION_HOURS = 24

@@ -9,6 +9,7 @@
 """
 
 import math
+import os
 import random
 import time as _wall
 from dataclasses import dataclass
@@ -18,8 +19,10 @@ import simpy
 from . import facts, progress
 from .config import FunctionConfig
 from .errors import InvalidParameterValueException, SimulationError
+from .event_sources.ledger import Ledger
+from .lab_sources import EventSourcesMixin
 from .run import Run
-from .runtime import THROTTLED, Account
+from .runtime import SUCCESS, THROTTLED, Account
 from .sandbox import HandlerCode
 from .services import Services
 from .workload import Workload
@@ -77,7 +80,7 @@ class _Tracker:
             self.done.succeed()
 
 
-class Lab:
+class Lab(EventSourcesMixin):
     """A simulated AWS account in one Region, with a seeded random source.
 
     ``Lab(seed=1)`` has AWS's default limits. Options (all checked like AWS would):
@@ -95,6 +98,9 @@ class Lab:
         _refuse_inside_handler("lk.Lab()")
         self.account = Account(seed, **account_options)
         self.seed = seed
+        self.ledger = Ledger()      # the final state of every event, from every source
+        # Handler cells also run in the kernel; a module-level boto3 client there needs a Region.
+        os.environ.setdefault("AWS_DEFAULT_REGION", self.account.region)
         self._workloads = 0
         self._events = 0
         self._retry_rng = random.Random(f"{seed}:sdk-retry")
@@ -140,8 +146,13 @@ class Lab:
         """Send ``workload`` to ``fn`` as synchronous (RequestResponse) calls; return the Run."""
         return self.simulate([(fn, workload)], retry=retry)
 
-    def simulate(self, traffic, *, retry=None):
-        """Run several ``(function, workload)`` streams at once (e.g. a noisy neighbour)."""
+    def simulate(self, traffic, *, retry=None, async_config=None):
+        """Run several streams of traffic at once (e.g. a noisy neighbour).
+
+        Each item is ``(function, workload)`` for synchronous calls or
+        ``(function, workload, "Event")`` for asynchronous ones; ``async_config`` maps
+        a function name to its asynchronous settings (see ``async_queue``). The run
+        ends when every call has returned and every asynchronous event is settled."""
         _refuse_inside_handler("lab.invoke()")
         acct = self.account
         env = acct.env
@@ -151,8 +162,16 @@ class Lab:
         t0 = env.now
         row0 = len(acct.rows)
         life0 = len(acct.lifecycle)
+        event0 = self._events
         horizon = 0.0
-        for fn, wl in traffic:
+        for fn, cfg in (async_config or {}).items():
+            if fn not in acct.functions:
+                raise InvalidParameterValueException("async_config", fn, f"names of this Lab's functions {list(acct.functions)}")
+            self.async_queue(acct.functions[fn], **cfg)
+        for item in traffic:
+            fn, wl, kind = (tuple(item) + ("RequestResponse",))[:3]
+            if kind not in ("RequestResponse", "Event"):
+                raise InvalidParameterValueException("InvocationType", kind, "RequestResponse or Event")
             if getattr(fn, "account", None) is not acct:
                 raise SimulationError(f"{fn!r} does not belong to this Lab")
             if isinstance(wl, (list, tuple)):
@@ -165,15 +184,18 @@ class Lab:
             rng = random.Random(f"{self.seed}:workload:{self._workloads}")
             horizon = max(horizon, wl.horizon_s)
             tracker.drivers += 1
-            if wl.closed:
+            if kind == "Event":
+                env.process(self._async_driver(fn, self._check_async_workload(wl), rng, tracker, t0))
+            elif wl.closed:
                 env.process(self._closed_loop(fn, wl, rng, retry, tracker))
             else:
                 env.process(self._open_loop(fn, wl, rng, retry, tracker, t0))
         wall0 = _wall.perf_counter()
         progress.run_until(env, tracker.done, t0, horizon)
         acct.reclaim_idle()
-        return Run(self, row0, len(acct.rows), life0, t0, env.now, [fn for fn, _ in traffic],
-                   wall_s=_wall.perf_counter() - wall0)
+        event_ids = [f"evt-{k:06d}" for k in range(event0 + 1, self._events + 1)]
+        return Run(self, row0, len(acct.rows), life0, t0, env.now, [item[0] for item in traffic],
+                   wall_s=_wall.perf_counter() - wall0, event_ids=event_ids)
 
     def advance(self, seconds):
         """Let ``seconds`` of simulated time pass with no new traffic (idle environments may be reclaimed)."""
@@ -217,15 +239,16 @@ class Lab:
             if delay > 0:
                 yield env.timeout(delay)
             event_id = self._next_event_id()
+            self.ledger.register(event_id, env.now)
             if retry is None:
                 # Admit inline: a throttled call without retries needs no process.
                 ee, reason = acct._admit(fn)
                 if ee is None:
-                    acct.throttle_row(fn, event_id, 1, None, reason)
+                    self._settle_sync(acct.throttle_row(fn, event_id, 1, None, reason))
                     continue
                 tracker.pending += 1
-                env.process(self._finish_call(
-                    acct._run_invocation(fn, ee, event, event_id, 1, None, "RequestResponse"), tracker))
+                env.process(self._finish_call(self._settled(
+                    acct._run_invocation(fn, ee, event, event_id, 1, None, "RequestResponse")), tracker))
             else:
                 tracker.pending += 1
                 env.process(self._finish_call(self._call(fn, event, event_id, retry, None), tracker))
@@ -236,13 +259,28 @@ class Lab:
         yield from gen
         tracker.finished_one()
 
+    def _settled(self, gen):
+        row = yield from gen
+        self._settle_sync(row)
+        return row
+
+    def _settle_sync(self, row):
+        """A synchronous caller got its answer: success, or the error/throttle it must handle."""
+        if row[17] == SUCCESS:
+            self.ledger.settle(row[2], "succeeded", self.account.env.now)
+        else:
+            self.ledger.settle(row[2], "failed", self.account.env.now, row[20] or row[18])
+
     def _call(self, fn, event, event_id, retry, client):
         """One synchronous call, retried on throttles when ``retry`` says so."""
         acct, env = self.account, self.account.env
         attempt = 1
+        if event_id not in self.ledger.states:
+            self.ledger.register(event_id, env.now)
         while True:
             row = yield from acct.invoke_once(fn, event, event_id, attempt, client)
             if row[17] != THROTTLED or retry is None or attempt >= retry.max_attempts:
+                self._settle_sync(row)
                 return row
             yield env.timeout(retry.delay(attempt, self._retry_rng))
             attempt += 1

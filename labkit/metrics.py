@@ -79,3 +79,28 @@ def cloudwatch(invocations, period_s=60.0, t0=0.0, t1=None):
     out["DurationP50_ms"] = g.quantile(0.5).reindex(range(n)).to_numpy()
     out["DurationP99_ms"] = g.quantile(0.99).reindex(range(n)).to_numpy()
     return out
+
+
+def add_async_metrics(out, async_events, invocations, period_s, t0):
+    """Add AsyncEventsReceived, AsyncEventAge (avg and max, ms) and AsyncEventsDropped columns.
+
+    AsyncEventAge is the time an event spent in Lambda's queue before an invocation
+    attempt, stamped at that attempt; dropped events are counted when dropped.
+    """
+    n = len(out)
+
+    def period_of(times):
+        return np.clip(((np.asarray(times, float) - t0) // period_s).astype(int), 0, n - 1)
+
+    out["AsyncEventsReceived"] = np.bincount(period_of(async_events["received_s"]), minlength=n)[:n]
+    dropped = async_events[async_events["state"] == "dropped"]
+    out["AsyncEventsDropped"] = np.bincount(period_of(dropped["finished_s"]), minlength=n)[:n]
+    received = dict(zip(async_events["event_id"], async_events["received_s"]))
+    ev = invocations[invocations["invocation_type"] == "Event"]
+    ev = ev[ev["event_id"].isin(received.keys())]
+    age_ms = (ev["start_s"].to_numpy(float) - ev["event_id"].map(received).to_numpy(float)) * 1000
+    ages = pd.Series(age_ms, index=period_of(ev["start_s"]))
+    g = ages.groupby(level=0)
+    out["AsyncEventAgeAvg_ms"] = g.mean().reindex(range(n)).to_numpy()
+    out["AsyncEventAgeMax_ms"] = g.max().reindex(range(n)).to_numpy()
+    return out

@@ -39,7 +39,7 @@ from .runtime import INVOCATION_COLUMNS, LIFECYCLE_COLUMNS
 
 
 class Run:
-    def __init__(self, lab, row0, row1, life0, t0, t1, functions, wall_s=0.0):
+    def __init__(self, lab, row0, row1, life0, t0, t1, functions, wall_s=0.0, event_ids=()):
         self.lab = lab
         self._acct = lab.account
         self._rows = self._acct.rows[row0:row1]
@@ -47,6 +47,7 @@ class Run:
         self.t0, self.t1 = t0, t1
         self.functions = list(dict.fromkeys(functions))
         self.wall_s = wall_s
+        self.event_ids = list(event_ids)
         self._inv = None
 
     # -- records ---------------------------------------------------------------------
@@ -55,6 +56,8 @@ class Run:
         """One row per invocation attempt, in the order they ended (see the module docstring)."""
         if self._inv is None:
             df = pd.DataFrame.from_records(self._rows, columns=INVOCATION_COLUMNS)
+            # Keep handler responses as the Python objects they were (no int64/NaN coercion).
+            df["response"] = pd.Series([r[22] for r in self._rows], dtype=object)
             df = df.sort_values(["start_s", "end_s"], kind="stable").reset_index(drop=True)
             self._inv = df
         return self._inv.copy()
@@ -88,10 +91,34 @@ class Run:
         return pd.DataFrame(recs, columns=["environment_id", "function", "provisioned", "created_s",
                                            "invocations", "reclaimed_s", "log_stream_name"])
 
+    @property
+    def events(self):
+        """The final state of every event this run produced (see ``labkit.event_sources.ledger``):
+        succeeded, failed (a synchronous caller got the error), failure_destination,
+        dead_letter_queue, dropped (with the reason), or pending."""
+        states = self.lab.ledger.states
+        recs = [(e, *states[e]) for e in self.event_ids if e in states]
+        return pd.DataFrame(recs, columns=["event_id", "state", "reason", "time_s"])
+
+    def event_states(self):
+        """Counts of events per final state, e.g. ``{"succeeded": 98, "dropped": 2}``."""
+        return self.lab.ledger.counts([e for e in self.event_ids if e in self.lab.ledger.states])
+
+    @property
+    def async_events(self):
+        """One row per asynchronous event: when it was received, first invoked and settled,
+        its attempts, function errors, throttles, duplicates, final state and reason."""
+        from .event_sources.asynchronous import ASYNC_EVENT_COLUMNS
+        return pd.DataFrame(self.lab._async_records(self.event_ids), columns=list(ASYNC_EVENT_COLUMNS))
+
     # -- metrics ---------------------------------------------------------------------
     def metrics(self, period_s=60.0):
         """CloudWatch-style time series (see ``labkit.metrics``), one row per period."""
-        return metrics.cloudwatch(self.invocations, period_s, self.t0, max(self.t1, self.t0 + period_s))
+        out = metrics.cloudwatch(self.invocations, period_s, self.t0, max(self.t1, self.t0 + period_s))
+        ae = self.async_events
+        if len(ae):
+            metrics.add_async_metrics(out, ae, self.invocations, period_s, self.t0)
+        return out
 
     def concurrency(self):
         """Exact in-flight count over time (a step function)."""
