@@ -9,7 +9,9 @@ phase). Inside that namespace:
 * ``print`` writes to the invocation's log rather than the notebook;
 * ``import time`` gives a clock and ``sleep`` that follow simulated time;
 * ``import random`` gives a generator seeded per environment, so runs repeat;
-* ``open("/tmp/...")`` opens a file in the environment's own ``/tmp``;
+* ``open("/tmp/...")`` and the file functions of ``os`` and ``os.path``
+  (exists, getsize, remove, listdir, makedirs, ...) use the environment's own
+  ``/tmp`` (``pathlib`` does not: use ``open``/``os`` for files in handlers);
 * modules the Lab registers in ``Account.module_overrides`` replace real ones
   (simulated AWS services behind ``import boto3``, for instance).
 
@@ -146,6 +148,30 @@ def _random_module(seed):
     return m
 
 
+_TMP_PATH_FUNCS = ("exists", "isfile", "isdir", "getsize", "getmtime", "lexists")
+_TMP_OS_FUNCS = ("remove", "unlink", "listdir", "makedirs", "mkdir", "rmdir", "rename", "replace", "stat", "scandir")
+
+
+def _tmp_os_modules(ns):
+    """``os`` and ``os.path`` for one environment: paths under /tmp go to its own /tmp."""
+    import os.path as real_path
+    path = types.ModuleType("os.path", "os.path with /tmp mapped to the execution environment's own /tmp")
+    path.__dict__.update({k: v for k, v in vars(real_path).items() if not k.startswith("__")})
+    for name in _TMP_PATH_FUNCS:
+        real = getattr(real_path, name)
+        setattr(path, name, (lambda real: lambda p, *a, **k: real(ns.map_path(p), *a, **k))(real))
+    mod = types.ModuleType("os", "os with /tmp mapped to the execution environment's own /tmp")
+    mod.__dict__.update({k: v for k, v in vars(os).items() if not k.startswith("__")})
+    for name in _TMP_OS_FUNCS:
+        real = getattr(os, name)
+        if name in ("rename", "replace"):
+            setattr(mod, name, (lambda real: lambda a, b, *x, **k: real(ns.map_path(a), ns.map_path(b), *x, **k))(real))
+        else:
+            setattr(mod, name, (lambda real: lambda p=".", *a, **k: real(ns.map_path(p), *a, **k))(real))
+    mod.path = path
+    return mod, path
+
+
 class EnvironmentNamespace:
     """The module namespace of one execution environment, and its private ``/tmp``."""
 
@@ -184,6 +210,9 @@ class EnvironmentNamespace:
                     return SIM_TIME
                 if name == "random":
                     return ns._random()
+                if name in ("os", "os.path"):
+                    os_mod, path_mod = ns._os()
+                    return path_mod if (name == "os.path" and fromlist) else os_mod
                 overrides = ns.module_overrides
                 if overrides:
                     key = name if (fromlist or "." not in name) else name.partition(".")[0]
@@ -205,6 +234,11 @@ class EnvironmentNamespace:
 
         b["__import__"], b["print"], b["open"] = _import, _print, _open
         return b
+
+    def _os(self):
+        if not hasattr(self, "_os_mods"):
+            self._os_mods = _tmp_os_modules(self)
+        return self._os_mods
 
     def _random(self):
         if not hasattr(self, "_random_mod"):
