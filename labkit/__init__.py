@@ -13,7 +13,13 @@ Inside a handler, ``lk.sleep(s)`` (or ``time.sleep``) and ``lk.cpu(vcpu_s)`` spe
 simulated time.
 """
 
-from . import billing, facts, workload
+import os as _os
+
+# Handler cells also run in the notebook's kernel, where a module-level
+# boto3.resource(...) needs a Region (it makes no call and needs no credentials).
+_os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+from . import billing, facts, workload  # noqa: E402
 from .bridge import cpu, sleep
 from .config import FunctionConfig
 from .errors import (InvalidParameterValueException, LambdaError, RequestTooLargeException,
