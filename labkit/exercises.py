@@ -28,9 +28,11 @@ responses, errors) and returns ``None`` when all is well, else a message.
 import ast
 import inspect
 import textwrap
+from collections import namedtuple
 from dataclasses import dataclass, field
 
 from .errors import InvalidParameterValueException, SimulationError
+from .runtime import INVOCATION_COLUMNS
 from .services.base import show
 
 NOT_ATTEMPTED, WRONG, CORRECT = "not_attempted", "wrong", "correct"
@@ -275,6 +277,9 @@ def scenarios(max_callers=3, max_calls_each=2, seeds=(1,), gap_s=0.0):
     return sorted(out, key=lambda sc: (sc.calls, sc.callers, seeds.index(sc.seed)))
 
 
+_Row = namedtuple("InvocationRecord", INVOCATION_COLUMNS)
+
+
 @dataclass
 class Trial:
     """One scenario, run: the Lab, the Run, the events sent (by call number) and what came back."""
@@ -286,13 +291,15 @@ class Trial:
     events: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        inv = self.run.invocations
-        ids = sorted(set(inv["event_id"]))
+        # The raw records, not run.invocations: a DataFrame would turn responses into numpy
+        # numbers (or NaN) and None into NaN.
+        rows = [_Row(*r) for r in self.run._rows]
+        ids = sorted({r.event_id for r in rows})
         self._call_of = {e: i for i, e in enumerate(ids)}          # event_id -> call number (0-based)
         self._rows = {}
-        for row in inv.itertuples(index=False):
+        for row in sorted(rows, key=lambda r: r.attempt):
             self._rows.setdefault(self._call_of[row.event_id], row)   # first attempt of each call
-        self._label = {row.request_id: self._call_of[row.event_id] + 1 for row in inv.itertuples(index=False)}
+        self._label = {row.request_id: self._call_of[row.event_id] + 1 for row in rows}
 
     @property
     def calls(self):
@@ -326,8 +333,11 @@ class Trial:
             n = i + 1
             if n not in wanted:
                 continue
-            start = "cold start" if r.cold else f"{r.start_type} environment"
             ev = show(self.events.get(i), 60)
+            if r.environment_id is None:
+                entries.append((r.start_s, 0, -1, n, f"is throttled ({r.throttle_reason}), event {ev}"))
+                continue
+            start = "cold start" if r.cold else f"{r.start_type} environment"
             entries.append((r.start_s, 0, -1, n, f"starts in {r.environment_id} ({start}), event {ev}"))
             if r.outcome == "success":
                 end = f"returns {show(r.response, 70)}"

@@ -21,7 +21,6 @@ account or the network.
 Timing: see ``labkit.services.base`` (latency, then one atomic instant).
 """
 
-import itertools
 import random
 import uuid
 
@@ -44,7 +43,6 @@ class Services:
         self.dynamodb_retry = None       # an lk.SdkRetry: the fake client retries throttles
         self.http = {}                   # netloc -> ReferenceService
         self._ids = random.Random(f"{seed}:service-request-ids")
-        self._counter = itertools.count()
         self.boto3 = fake_boto3.make_module(self)
         self.urllib, self.urllib_request = fake_urllib.make_modules(self)
 

@@ -1,8 +1,8 @@
 """``urllib`` / ``urllib.request`` as simulated handler code sees them.
 
 There is no network in the simulator: ``urlopen`` reaches only the Lab's
-simulated HTTP services (``lab.reference_service(...)``), by scheme-less host
-match; any other URL raises ``urllib.error.URLError`` saying so. Answers
+simulated HTTP services (``lab.reference_service(...)``), matched by host
+(http or https); any other URL raises ``urllib.error.URLError`` saying so. Answers
 behave as the standard library's: a response object with ``read()``,
 ``status``, ``headers`` (usable in ``with``), and ``urllib.error.HTTPError``
 for 4xx/5xx (``e.code == 429`` when rate-limited). ``urllib.parse`` and

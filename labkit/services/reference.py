@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from ..errors import InvalidParameterValueException, SimulationError
 from ..scaling import TokenBucket
-from .base import CallRecord, Clock, Latency, records_frame, show
+from .base import CallRecord, Clock, Latency, records_frame
 
 # labkit defaults, not AWS figures: a small internal HTTP API in the same Region.
 DEFAULT_LATENCY_S = 0.030
@@ -156,10 +156,10 @@ class ReferenceService:
 
 def _describe(rec):
     status = int(rec.outcome)
-    text = f"{rec.operation} {rec.resource}{rec.target} -> {status} {REASONS.get(status, '')}".rstrip()
+    text = f"{rec.operation} {rec.resource} {rec.target} -> {status} {REASONS.get(status, '')}".rstrip()
     if rec.detail is not None:
         text += f" (data version {rec.detail})"
     return text
 
 
-__all__ = ["ReferenceService", "DEFAULT_LATENCY_S", "show"]
+__all__ = ["ReferenceService", "DEFAULT_LATENCY_S"]

@@ -1,0 +1,960 @@
+"""Amazon SQS queues (standard and FIFO) and Lambda's SQS event source mapping.
+
+Two layers, as in the rest of labkit: a **queue model** (``SqsQueue``: the
+state of every message) with a thin API-shaped surface (``send_message``,
+``send_message_batch``, ``receive_message``, ``delete_message``), and the
+**event source mapping** (``SqsEventSourceMapping``) that polls the queue and
+invokes a function synchronously (facts sheet, sections 2c and 2e).
+
+The queue
+---------
+* A received message is *in flight* (not visible) for the queue's visibility
+  timeout (default 30 s, 0-43,200 s). Each receive increments its
+  ``ApproximateReceiveCount`` and gives it a new receipt handle. Deleting with
+  an older receipt handle does nothing (the message stays), as the SQS API
+  describes; a message that is not deleted becomes visible again when its
+  visibility timeout ends.
+* **Redrive policy** (on the *source* queue): a message about to be received
+  for the ``max_receive_count + 1``-th time moves to the dead-letter target
+  instead (a ``DestinationQueue`` or another ``SqsQueue`` of the same type; it
+  keeps its MessageId and original sent time). Without one, a poison message
+  cycles until retention drops it.
+* **Retention** (default 4 days, 60 s-14 days): a message still in the queue
+  that long after it was sent is deleted, visible or not, and settles as
+  ``dropped`` with reason ``RetentionExpired``.
+* **Standard** queues hand out visible messages oldest first (best effort;
+  redelivered messages go to the front). **FIFO** queues keep order per
+  ``MessageGroupId``: while a group has a message in flight, no other message
+  of that group is handed out. A FIFO receive takes consecutive messages of
+  one group (the oldest unblocked one). ``MessageDeduplicationId`` (or the
+  body's SHA-256 with content-based deduplication) suppresses a second send
+  within 5 minutes: the call succeeds and returns the first MessageId.
+
+Each accepted message is registered in a ``Ledger`` under its MessageId
+(messages moved into a simulated dead-letter ``SqsQueue`` under
+``"<MessageId>@<dlq name>"``) and settles exactly once: ``succeeded``
+(deleted after processing), ``dead_letter_queue`` or ``dropped``.
+
+The event source mapping
+------------------------
+* **Batching**: ``BatchSize`` (default 10; max 10,000 standard, 10 FIFO),
+  ``MaximumBatchingWindowInSeconds`` (0-300, standard only; BatchSize > 10
+  needs a window of at least 1 s) and the 6 MB invoke payload. With a window,
+  the poller keeps gathering for up to that long after the first message.
+* **Scaling (standard)**: 5 concurrent batches at first; each second in which
+  messages wait and every slot is busy adds 300/60 more, up to
+  ``concurrency_cap`` (UNCONFIRMED default 1,250; older docs say 1,000) or
+  ``ScalingConfig.MaximumConcurrency`` (2-1,000). With no backlog it scales
+  back toward 5 (at an UNCONFIRMED rate). labkit assumption: no scale-up in a
+  second with throttled invokes (AWS "backs off" without numbers). AWS also
+  lowers ESM concurrency after function errors, by an undocumented amount:
+  not modelled. FIFO uses the same ramp; its concurrency is also bounded by the number of
+  message groups with messages ready, since each group has at most one batch
+  in flight.
+* **Results**: success deletes the batch. Any error (exception, timeout,
+  runtime error) leaves the whole batch to reappear after the visibility
+  timeout, unless ``report_batch_item_failures`` is on and the function
+  returned ``{"batchItemFailures": [{"itemIdentifier": messageId}, ...]}``:
+  then only those stay. An invalid response (not a JSON object, an empty or
+  unknown ``itemIdentifier``, a bad key) counts as a failure of the whole
+  batch. A throttled invoke is retried with backoff while the messages stay
+  invisible (labkit's poller starts no retry that could outlive the
+  visibility timeout); after that they reappear.
+
+Records: ``esm.batches()`` (one row per batch, ``BATCH_COLUMNS``),
+``esm.concurrency()`` (batches in flight and the scaling target over time),
+``queue.metrics(period_s)`` (``ApproximateNumberOfMessagesVisible``,
+``...NotVisible`` and ``ApproximateAgeOfOldestMessage``). ``produce(...)``
+feeds a queue from an open-loop workload; ``queue.when_drained(after=...)``
+tells a driver when nothing is left to settle::
+
+    q = SqsQueue(lab.account, "orders")
+    esm = SqsEventSourceMapping(lab.account, q, fn, batch_size=10)
+    env = lab.account.env
+    producer = env.process(produce(q, lk.workload.poisson(50, 60), random.Random(1)))
+    env.run(until=q.when_drained(after=producer))
+"""
+
+import base64
+import bisect
+import hashlib
+import heapq
+import itertools
+import json
+import math
+import random
+import uuid
+from collections import deque
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .. import facts
+from ..errors import InvalidParameterValueException
+from ..runtime import SUCCESS, THROTTLED
+from .destinations import DestinationQueue
+from .ledger import Ledger
+
+# The placeholder account of AWS's examples (also used by FunctionConfig.function_arn).
+ACCOUNT_ID = "123456789012"
+# The SenderId shown in AWS's example SQS event (an IAM user id).
+SENDER_ID = "AIDAIENQZJOLO23YVJ4VO"
+
+# Message states.
+VISIBLE, INFLIGHT, DELETED, DEAD_LETTERED, EXPIRED = "visible", "in_flight", "deleted", "dead_lettered", "expired"
+_LIVE = (VISIBLE, INFLIGHT)
+
+BATCH_COLUMNS = ("batch_id", "function", "queue", "request_id", "attempts", "throttles", "opened_s",
+                 "started_s", "end_s", "size", "payload_bytes", "message_ids", "group_ids",
+                 "receive_counts", "outcome", "error_type", "returned_ids", "deleted", "stale_deletes")
+
+
+def _int_param(parameter, value, lo, hi, unit=""):
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise InvalidParameterValueException(parameter, value, f"an integer from {lo:,} to {hi:,}{unit}")
+    return value
+
+
+class Message:
+    """One message in a queue, with its SQS system attributes."""
+
+    __slots__ = ("message_id", "body", "md5", "group_id", "dedup_id", "seq", "sent_s", "expire_s",
+                 "receive_count", "first_receive_s", "state", "receipt_handle", "visible_at", "token",
+                 "message_attributes", "ledger_key", "settled_s", "settle_order")
+
+    def __init__(self, message_id, body, group_id, dedup_id, seq, sent_s, expire_s, message_attributes,
+                 ledger_key):
+        self.message_id, self.body = message_id, body
+        self.md5 = hashlib.md5(body.encode()).hexdigest()
+        self.group_id, self.dedup_id = group_id, dedup_id
+        self.seq, self.sent_s, self.expire_s = seq, sent_s, expire_s
+        self.receive_count = 0
+        self.first_receive_s = None
+        self.state = VISIBLE
+        self.receipt_handle = None
+        self.visible_at = sent_s
+        self.token = 0                 # bumped each time it becomes visible (lazy heap entries)
+        self.message_attributes = message_attributes
+        self.ledger_key = ledger_key
+        self.settled_s = None
+        self.settle_order = None       # global order of settling, to compare messages settled at one instant
+
+    def __repr__(self):
+        g = f", group={self.group_id}" if self.group_id is not None else ""
+        return f"<Message {self.message_id[:8]} {self.state}, received {self.receive_count}x{g}>"
+
+
+class _Group:
+    __slots__ = ("messages", "inflight")
+
+    def __init__(self):
+        self.messages = deque()   # live messages (and some settled ones, removed lazily) in send order
+        self.inflight = 0
+
+
+@dataclass(frozen=True)
+class RedrivePolicy:
+    """The source queue's dead-letter policy: after ``max_receive_count`` receives, move the message."""
+
+    dead_letter_target: object
+    max_receive_count: int
+
+    def __post_init__(self):
+        lo, hi = facts.SQS_MAX_RECEIVE_COUNT_RANGE
+        object.__setattr__(self, "max_receive_count",
+                           _int_param("RedrivePolicy.maxReceiveCount", self.max_receive_count, lo, hi))
+        if not isinstance(self.dead_letter_target, (DestinationQueue, SqsQueue)):
+            raise InvalidParameterValueException("RedrivePolicy.deadLetterTargetArn", self.dead_letter_target,
+                                                 "a DestinationQueue or an SqsQueue")
+
+
+class SqsQueue:
+    """A simulated SQS queue: the state of every message, plus an API-shaped surface."""
+
+    def __init__(self, account, name, *, fifo=None, visibility_timeout_s=facts.SQS_DEFAULT_VISIBILITY_TIMEOUT_S,
+                 message_retention_s=facts.SQS_DEFAULT_RETENTION_S, redrive_policy=None,
+                 content_based_deduplication=False, ledger=None):
+        if not isinstance(name, str) or not name:
+            raise InvalidParameterValueException("QueueName", name, "a non-empty string")
+        suffix = facts.SQS_FIFO_SUFFIX
+        if fifo is None:
+            fifo = name.endswith(suffix)
+        if bool(fifo) != name.endswith(suffix):
+            raise InvalidParameterValueException(
+                "QueueName", name, f"a name ending in '{suffix}' exactly when the queue is FIFO")
+        self.account, self.env, self.name, self.fifo = account, account.env, name, bool(fifo)
+        self.visibility_timeout_s = _int_param("VisibilityTimeout", visibility_timeout_s,
+                                               *facts.SQS_VISIBILITY_TIMEOUT_S_RANGE, " seconds")
+        self.message_retention_s = _int_param("MessageRetentionPeriod", message_retention_s,
+                                              *facts.SQS_RETENTION_S_RANGE, " seconds")
+        if redrive_policy is not None:
+            if not isinstance(redrive_policy, RedrivePolicy):
+                raise InvalidParameterValueException("RedrivePolicy", redrive_policy, "None or a RedrivePolicy(...)")
+            dlq = redrive_policy.dead_letter_target
+            if isinstance(dlq, SqsQueue) and (dlq.fifo != self.fifo or dlq is self):
+                raise InvalidParameterValueException(
+                    "RedrivePolicy.deadLetterTargetArn", dlq.name,
+                    "another queue of the same type (a FIFO queue's dead-letter queue must be FIFO, "
+                    "a standard queue's must be standard)")
+        if not self.fifo and content_based_deduplication:
+            raise InvalidParameterValueException("ContentBasedDeduplication", True, "False on a standard queue")
+        self.redrive_policy = redrive_policy
+        self.content_based_deduplication = bool(content_based_deduplication)
+        self.ledger = Ledger() if ledger is None else ledger
+        self.arn = f"arn:aws:sqs:{account.region}:{ACCOUNT_ID}:{name}"
+        self.url = f"https://sqs.{account.region}.amazonaws.com/{ACCOUNT_ID}/{name}"
+        self._rng = random.Random(f"{account.seed}:sqs:{name}")
+        self._seq = itertools.count(1)
+        self._auto_dedup = itertools.count(1)
+        self._settle_counter = itertools.count(1)
+        self.messages = {}          # ledger key -> Message, every message ever accepted
+        self.deduplicated = 0       # sends suppressed by FIFO deduplication
+        self.n_visible = self.n_inflight = 0
+        self.unsettled = 0
+        self._visible = []          # standard: heap of (seq, token, Message)
+        self._groups = {}           # FIFO: MessageGroupId -> _Group
+        self._ready = []            # FIFO: heap of (seq, group id) of groups that may have a batch
+        self._expiry = []           # heap of (expire_s, seq, Message)
+        self._next_sweep = None
+        self._dedup = {}            # deduplication id -> (sent_s, MessageId)
+        self._dedup_order = deque()
+        self._changed = None        # event triggered when messages may have become receivable
+        self._drain_waiters = []
+        self.samples = [(self.env.now, 0, 0, math.nan)]   # (time_s, visible, not visible, oldest sent_s)
+
+    def __repr__(self):
+        kind = "FIFO" if self.fifo else "standard"
+        return (f"<SqsQueue {self.name} ({kind}): {self.n_visible} visible, {self.n_inflight} in flight, "
+                f"{len(self.messages)} accepted>")
+
+    # -- API shape ---------------------------------------------------------------------
+    def send_message(self, MessageBody, MessageGroupId=None, MessageDeduplicationId=None,  # noqa: N803
+                     MessageAttributes=None):
+        """``SendMessage``: returns ``{"MessageId", "MD5OfMessageBody"[, "SequenceNumber"]}``."""
+        body, group, dedup, attrs = self._check_send(MessageBody, MessageGroupId, MessageDeduplicationId,
+                                                     MessageAttributes)
+        now = self.env.now
+        if self.fifo:
+            self._forget_old_dedup_ids(now)
+            seen = self._dedup.get(dedup)
+            if seen is not None:
+                self.deduplicated += 1
+                original = self.messages[seen[1]]
+                return self._send_result(original)
+        msg = self._new_message(self._new_id(), body, group, dedup, now, attrs, None)
+        if self.fifo:
+            self._dedup[dedup] = (now, msg.message_id)
+            self._dedup_order.append((now, dedup))
+        return self._send_result(msg)
+
+    def send_message_batch(self, Entries):  # noqa: N803
+        """``SendMessageBatch``: up to 10 entries; returns ``{"Successful": [...], "Failed": [...]}``."""
+        if not isinstance(Entries, (list, tuple)) or not 1 <= len(Entries) <= facts.SQS_SEND_BATCH_MAX_ENTRIES:
+            raise InvalidParameterValueException("Entries", Entries,
+                                                 f"a list of 1 to {facts.SQS_SEND_BATCH_MAX_ENTRIES} entries")
+        ids = [e.get("Id") if isinstance(e, dict) else None for e in Entries]
+        if None in ids or len(set(ids)) != len(ids):
+            raise InvalidParameterValueException("Entries[].Id", ids, "a distinct Id for every entry")
+        total = sum(len(str(e.get("MessageBody", "")).encode()) for e in Entries)
+        if total > facts.SQS_MAX_MESSAGE_BYTES:
+            raise InvalidParameterValueException("Entries", f"{total} bytes",
+                                                 f"at most {facts.SQS_MAX_MESSAGE_BYTES:,} bytes in all")
+        ok, failed = [], []
+        for e in Entries:
+            try:
+                r = self.send_message(e.get("MessageBody"), e.get("MessageGroupId"),
+                                      e.get("MessageDeduplicationId"), e.get("MessageAttributes"))
+            except InvalidParameterValueException as err:
+                failed.append({"Id": e["Id"], "SenderFault": True, "Code": "InvalidParameterValue",
+                               "Message": str(err)})
+            else:
+                ok.append({"Id": e["Id"], **r})
+        return {"Successful": ok, "Failed": failed}
+
+    def receive_message(self, MaxNumberOfMessages=1):  # noqa: N803
+        """``ReceiveMessage`` (no long polling): ``{"Messages": [...]}`` with system attributes."""
+        n = _int_param("MaxNumberOfMessages", MaxNumberOfMessages, 1, facts.SQS_SEND_BATCH_MAX_ENTRIES)
+        msgs = self.receive(n)
+        return {"Messages": [{"MessageId": m.message_id, "ReceiptHandle": m.receipt_handle, "Body": m.body,
+                              "MD5OfBody": m.md5, "Attributes": self.system_attributes(m)} for m in msgs]}
+
+    def delete_message(self, ReceiptHandle):  # noqa: N803
+        """``DeleteMessage``: deletes the message if the handle is its latest one (else does nothing)."""
+        for m in self.messages.values():
+            if m.receipt_handle == ReceiptHandle:
+                self.delete(m, ReceiptHandle)
+                return {}
+        return {}
+
+    # -- checks --------------------------------------------------------------------------
+    def _check_send(self, body, group, dedup, attrs):
+        if not isinstance(body, str) or not body:
+            raise InvalidParameterValueException(
+                "MessageBody", body if not isinstance(body, (dict, list)) else type(body).__name__,
+                "a non-empty string (json.dumps a dict first)")
+        size = len(body.encode())
+        if size > facts.SQS_MAX_MESSAGE_BYTES:
+            raise InvalidParameterValueException("MessageBody", f"{size} bytes",
+                                                 f"at most {facts.SQS_MAX_MESSAGE_BYTES:,} bytes")
+        if attrs is not None and not isinstance(attrs, dict):
+            raise InvalidParameterValueException("MessageAttributes", attrs, "None or a dict")
+        if self.fifo:
+            if not isinstance(group, str) or not group:
+                raise InvalidParameterValueException("MessageGroupId", group, "a non-empty string on a FIFO queue")
+            if dedup is None:
+                if not self.content_based_deduplication:
+                    raise InvalidParameterValueException(
+                        "MessageDeduplicationId", None,
+                        "a string, unless the queue has ContentBasedDeduplication enabled")
+                dedup = hashlib.sha256(body.encode()).hexdigest()
+            elif not isinstance(dedup, str) or not dedup:
+                raise InvalidParameterValueException("MessageDeduplicationId", dedup, "a non-empty string")
+        else:
+            if dedup is not None:
+                raise InvalidParameterValueException("MessageDeduplicationId", dedup,
+                                                     "None on a standard queue (only FIFO queues deduplicate)")
+            if group is not None and (not isinstance(group, str) or not group):
+                raise InvalidParameterValueException("MessageGroupId", group, "None or a non-empty string")
+        return body, group, dedup, dict(attrs or {})
+
+    def _forget_old_dedup_ids(self, now):
+        horizon = now - facts.SQS_FIFO_DEDUPLICATION_INTERVAL_S
+        order = self._dedup_order
+        while order and order[0][0] <= horizon:
+            t, d = order.popleft()
+            if self._dedup.get(d, (None,))[0] == t:
+                del self._dedup[d]
+
+    def _new_id(self):
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def _send_result(self, msg):
+        out = {"MessageId": msg.message_id, "MD5OfMessageBody": msg.md5}
+        if self.fifo:
+            out["SequenceNumber"] = f"{msg.seq:020d}"
+        return out
+
+    # -- the model ------------------------------------------------------------------------
+    def _new_message(self, message_id, body, group, dedup, sent_s, attrs, ledger_key):
+        now = self.env.now
+        seq = next(self._seq)
+        key = message_id if ledger_key is None else ledger_key
+        msg = Message(message_id, body, group, dedup, seq, sent_s, sent_s + self.message_retention_s, attrs, key)
+        self.messages[key] = msg
+        self.ledger.register(key, now)
+        self.unsettled += 1
+        self.n_visible += 1
+        if self.fifo:
+            g = self._groups.get(group)
+            if g is None:
+                g = self._groups[group] = _Group()
+            g.messages.append(msg)
+            if g.inflight == 0:
+                heapq.heappush(self._ready, (seq, group))
+        else:
+            heapq.heappush(self._visible, (seq, msg.token, msg))
+        heapq.heappush(self._expiry, (msg.expire_s, seq, msg))
+        self._schedule_sweep(msg.expire_s)
+        self._notify()
+        self._sample()
+        return msg
+
+    def accept_redriven(self, msg):
+        """Take a message moved here by another queue's redrive policy (same MessageId and sent time)."""
+        return self._new_message(msg.message_id, msg.body, msg.group_id, msg.dedup_id, msg.sent_s,
+                                 dict(msg.message_attributes), f"{msg.message_id}@{self.name}")
+
+    def receivable(self):
+        """Whether a receive now would find a message (FIFO: a group with nothing in flight)."""
+        if not self.fifo:
+            return self.n_visible > 0
+        ready, groups = self._ready, self._groups
+        while ready:
+            g = groups[ready[0][1]]
+            if g.inflight == 0 and self._clean_head(g):
+                return True
+            heapq.heappop(ready)
+        return False
+
+    @staticmethod
+    def _clean_head(g):
+        msgs = g.messages
+        while msgs and msgs[0].state not in _LIVE:
+            msgs.popleft()
+        return bool(msgs)
+
+    def receive(self, max_messages, fits=None):
+        """Hand out up to ``max_messages`` messages, now in flight for the visibility timeout.
+
+        ``fits(msg)`` may refuse a message (it stays visible and the receive stops
+        there). Messages past their retention are dropped on the way; ones over
+        ``maxReceiveCount`` move to the dead-letter target.
+        """
+        out = []
+        now = self.env.now
+        if self.fifo:
+            while not out and self.receivable():
+                _, gid = heapq.heappop(self._ready)
+                for msg in list(self._groups[gid].messages):
+                    if len(out) >= max_messages:
+                        break
+                    if msg.state != VISIBLE or not self._deliverable(msg, now):
+                        continue
+                    if fits is not None and not fits(msg):
+                        break
+                    self._take(msg, now)
+                    out.append(msg)
+                g = self._groups[gid]
+                if g.inflight == 0 and self._clean_head(g):   # nothing taken (refused): stays ready
+                    heapq.heappush(self._ready, (g.messages[0].seq, gid))
+                    break
+        else:
+            heap = self._visible
+            while heap and len(out) < max_messages:
+                seq, token, msg = heap[0]
+                if msg.state != VISIBLE or msg.token != token:
+                    heapq.heappop(heap)
+                    continue
+                if not self._deliverable(msg, now):
+                    continue      # settled by _deliverable; its heap entry is now stale
+                if fits is not None and not fits(msg):
+                    break
+                heapq.heappop(heap)
+                self._take(msg, now)
+                out.append(msg)
+        if out:
+            handles = [(m, m.receipt_handle) for m in out]
+            self.env.timeout(self.visibility_timeout_s).callbacks.append(lambda _e: self._return(handles))
+            self._sample()
+        return out
+
+    def _deliverable(self, msg, now):
+        """Settle a visible message that may not be handed out (expired, or over maxReceiveCount)."""
+        if msg.expire_s <= now:
+            self._expire(msg, now)
+            return False
+        rp = self.redrive_policy
+        if rp is not None and msg.receive_count >= rp.max_receive_count:
+            self._dead_letter(msg, now)
+            return False
+        return True
+
+    def _take(self, msg, now):
+        msg.state = INFLIGHT
+        msg.receive_count += 1
+        if msg.first_receive_s is None:
+            msg.first_receive_s = now
+        msg.receipt_handle = "AQEB" + base64.b64encode(self._rng.getrandbits(384).to_bytes(48, "big")).decode()
+        msg.visible_at = now + self.visibility_timeout_s
+        self.n_visible -= 1
+        self.n_inflight += 1
+        if self.fifo:
+            self._groups[msg.group_id].inflight += 1
+
+    def _return(self, handles):
+        """The visibility timeout of one receive ended: messages not deleted become visible."""
+        returned = False
+        for msg, handle in handles:
+            if msg.state == INFLIGHT and msg.receipt_handle == handle:
+                self._make_visible(msg)
+                returned = True
+        if returned:
+            self._notify()
+            self._sample()
+
+    def _make_visible(self, msg):
+        msg.state = VISIBLE
+        msg.token += 1
+        self.n_inflight -= 1
+        self.n_visible += 1
+        if self.fifo:
+            self._leave_flight(self._groups[msg.group_id])
+        else:
+            heapq.heappush(self._visible, (msg.seq, msg.token, msg))
+
+    def _leave_flight(self, g):
+        g.inflight -= 1
+        if g.inflight == 0 and self._clean_head(g):
+            heapq.heappush(self._ready, (g.messages[0].seq, g.messages[0].group_id))
+            self._notify()
+
+    def delete(self, msg, receipt_handle):
+        """Delete ``msg`` if ``receipt_handle`` is its latest; return whether it was deleted."""
+        if msg.state != INFLIGHT or msg.receipt_handle != receipt_handle:
+            return False
+        self._leave(msg, DELETED)
+        self._settle(msg, "succeeded", None)
+        self._sample()
+        return True
+
+    def _leave(self, msg, state):
+        """Take a live message out of the queue for good."""
+        was = msg.state
+        msg.state = state
+        if was == INFLIGHT:
+            self.n_inflight -= 1
+            if self.fifo:
+                self._leave_flight(self._groups[msg.group_id])
+        else:
+            self.n_visible -= 1
+            if self.fifo:
+                g = self._groups[msg.group_id]
+                if g.inflight == 0 and self._clean_head(g):   # the group's next message may be ready now
+                    heapq.heappush(self._ready, (g.messages[0].seq, msg.group_id))
+
+    def _dead_letter(self, msg, now):
+        self._leave(msg, DEAD_LETTERED)
+        target = self.redrive_policy.dead_letter_target
+        if isinstance(target, SqsQueue):
+            target.accept_redriven(msg)
+        else:
+            attrs = {"MessageId": msg.message_id, "SourceQueue": self.name,
+                     "ApproximateReceiveCount": msg.receive_count, "SentTimestamp": self._epoch_ms(msg.sent_s)}
+            if msg.group_id is not None:
+                attrs["MessageGroupId"] = msg.group_id
+            target.send(now, msg.body, attrs)
+        self._settle(msg, "dead_letter_queue", "MaxReceiveCountExceeded")
+        self._sample()
+
+    def _expire(self, msg, now):
+        self._leave(msg, EXPIRED)
+        self._settle(msg, "dropped", "RetentionExpired")
+        self._sample()
+
+    def _settle(self, msg, state, reason):
+        now = self.env.now
+        msg.settled_s = now
+        msg.settle_order = next(self._settle_counter)
+        self.ledger.settle(msg.ledger_key, state, now, reason)
+        self.unsettled -= 1
+        if self.unsettled == 0 and self._drain_waiters:
+            waiters, self._drain_waiters = self._drain_waiters, []
+            for ev in waiters:
+                ev.succeed()
+
+    # -- retention -----------------------------------------------------------------------
+    def _schedule_sweep(self, t):
+        if self._next_sweep is None or t < self._next_sweep:
+            self._next_sweep = t
+            self.env.timeout(max(0.0, t - self.env.now)).callbacks.append(lambda _e: self._sweep(t))
+
+    def _sweep(self, t):
+        if self._next_sweep == t:
+            self._next_sweep = None
+        now, heap = self.env.now, self._expiry
+        while heap and (heap[0][2].state not in _LIVE or heap[0][0] <= now):
+            _, _, msg = heapq.heappop(heap)
+            if msg.state in _LIVE:
+                self._expire(msg, now)
+        if heap:
+            self._schedule_sweep(heap[0][0])
+
+    # -- signals -------------------------------------------------------------------------
+    def wait_receivable(self):
+        """An event triggered the next time messages may have become receivable."""
+        if self._changed is None:
+            self._changed = self.env.event()
+        return self._changed
+
+    def _notify(self):
+        ev, self._changed = self._changed, None
+        if ev is not None:
+            ev.succeed()
+
+    def when_drained(self, after=None):
+        """A simpy process that ends once ``after`` (an event, e.g. the producer) has happened and
+        every message accepted by this queue has settled (deleted, dead-lettered or dropped)."""
+        def wait():
+            if after is not None:
+                yield after
+            while self.unsettled:
+                ev = self.env.event()
+                self._drain_waiters.append(ev)
+                yield ev
+        return self.env.process(wait())
+
+    @property
+    def drained(self):
+        return self.unsettled == 0
+
+    # -- records -------------------------------------------------------------------------
+    def _oldest_sent(self):
+        heap = self._expiry
+        while heap and heap[0][2].state not in _LIVE:
+            heapq.heappop(heap)
+        return heap[0][2].sent_s if heap else math.nan
+
+    def _sample(self):
+        row = (self.env.now, self.n_visible, self.n_inflight, self._oldest_sent())
+        if self.samples[-1][0] == row[0]:
+            self.samples[-1] = row
+        else:
+            self.samples.append(row)
+
+    def _epoch_ms(self, t):
+        return str(int(round((self.account.epoch + t) * 1000)))
+
+    def system_attributes(self, msg):
+        """The message's ``Attributes`` as SQS returns them (strings)."""
+        a = {"ApproximateReceiveCount": str(msg.receive_count), "SentTimestamp": self._epoch_ms(msg.sent_s),
+             "SenderId": SENDER_ID,
+             "ApproximateFirstReceiveTimestamp": self._epoch_ms(msg.first_receive_s)
+             if msg.first_receive_s is not None else ""}
+        if self.fifo:
+            a["SequenceNumber"] = f"{msg.seq:020d}"
+            a["MessageGroupId"] = msg.group_id
+            a["MessageDeduplicationId"] = msg.dedup_id
+        elif msg.group_id is not None:
+            a["MessageGroupId"] = msg.group_id
+        return a
+
+    def lambda_record(self, msg):
+        """One element of the ``Records`` list Lambda passes to the function."""
+        attrs = {}
+        for k, v in msg.message_attributes.items():
+            v = v if isinstance(v, dict) else {"DataType": "String", "StringValue": str(v)}
+            attrs[k] = {"stringValue": v.get("StringValue"), "binaryValue": v.get("BinaryValue"),
+                        "stringListValues": [], "binaryListValues": [], "dataType": v.get("DataType", "String")}
+        return {"messageId": msg.message_id, "receiptHandle": msg.receipt_handle, "body": msg.body,
+                "attributes": self.system_attributes(msg), "messageAttributes": attrs, "md5OfBody": msg.md5,
+                "eventSource": "aws:sqs", "eventSourceARN": self.arn, "awsRegion": self.account.region}
+
+    def history(self):
+        """Every change of the queue's counts: time_s, visible, not_visible, oldest_sent_s."""
+        return pd.DataFrame(self.samples, columns=["time_s", "visible", "not_visible", "oldest_sent_s"])
+
+    def metrics(self, period_s=1.0, t0=None, t1=None):
+        """The SQS CloudWatch metrics sampled every ``period_s`` from ``t0`` to ``t1`` (default: now)."""
+        if not isinstance(period_s, (int, float)) or period_s <= 0:
+            raise InvalidParameterValueException("period_s", period_s, "a number of seconds > 0")
+        t0 = self.samples[0][0] if t0 is None else t0
+        t1 = self.env.now if t1 is None else t1
+        times = [s[0] for s in self.samples]
+        rows = []
+        n = int(math.floor((t1 - t0) / period_s + 1e-9))
+        for k in range(n + 1):
+            t = t0 + k * period_s
+            i = bisect.bisect_right(times, t) - 1
+            _, vis, inv, oldest = self.samples[max(i, 0)]
+            age = 0.0 if math.isnan(oldest) else t - oldest
+            rows.append((t, vis, inv, age))
+        return pd.DataFrame(rows, columns=["time_s", "ApproximateNumberOfMessagesVisible",
+                                           "ApproximateNumberOfMessagesNotVisible",
+                                           "ApproximateAgeOfOldestMessage"])
+
+    def states(self):
+        """One row per accepted message: ids, group, times, receive count, final state."""
+        rows = []
+        for key, m in self.messages.items():
+            state, reason, _ = self.ledger.states[key]
+            rows.append((m.message_id, key, m.group_id, m.seq, m.body, m.sent_s, m.first_receive_s,
+                         m.receive_count, m.settled_s, state, reason))
+        return pd.DataFrame(rows, columns=["message_id", "ledger_key", "group_id", "seq", "body", "sent_s",
+                                           "first_receive_s", "receive_count", "settled_s", "state", "reason"])
+
+
+# -- the event source mapping --------------------------------------------------------------
+
+class _Batch:
+    __slots__ = ("id", "messages", "handles", "counts", "records", "bytes", "full", "opened_s")
+
+    def __init__(self, batch_id, opened_s):
+        self.id, self.opened_s = batch_id, opened_s
+        self.messages, self.handles, self.counts, self.records = [], [], [], []
+        self.bytes = len(b'{"Records": []}')
+        self.full = False
+
+
+class SqsEventSourceMapping:
+    """Lambda's pollers for one SQS queue and one function (``CreateEventSourceMapping``)."""
+
+    def __init__(self, account, queue, fn, *, batch_size=facts.SQS_ESM_DEFAULT_BATCH_SIZE,
+                 maximum_batching_window_s=0, maximum_concurrency=None, report_batch_item_failures=False,
+                 concurrency_cap=facts.SQS_ESM_DEFAULT_MAX_CONCURRENCY,
+                 scale_up_per_minute=facts.SQS_ESM_SCALE_UP_PER_MINUTE,
+                 scale_down_per_minute=facts.SQS_ESM_SCALE_DOWN_PER_MINUTE,
+                 throttle_backoff_s=facts.SQS_ESM_THROTTLE_BACKOFF_S):
+        if not isinstance(queue, SqsQueue):
+            raise InvalidParameterValueException("EventSourceArn", queue, "an SqsQueue")
+        if getattr(fn, "account", None) is not account or queue.account is not account:
+            raise InvalidParameterValueException("FunctionName", fn, "a function of the queue's Lab")
+        hi = facts.SQS_ESM_MAX_BATCH_SIZE_FIFO if queue.fifo else facts.SQS_ESM_MAX_BATCH_SIZE_STANDARD
+        kind = "FIFO" if queue.fifo else "standard"
+        self.batch_size = _int_param("BatchSize", batch_size, 1, hi, f" for a {kind} queue")
+        w = _int_param("MaximumBatchingWindowInSeconds", maximum_batching_window_s,
+                       *facts.SQS_ESM_BATCHING_WINDOW_S_RANGE, " seconds")
+        if queue.fifo and w > 0:
+            raise InvalidParameterValueException("MaximumBatchingWindowInSeconds", w,
+                                                 "0 for a FIFO queue (batching windows are for standard queues)")
+        if self.batch_size > facts.SQS_ESM_LARGE_BATCH_THRESHOLD and w < facts.SQS_ESM_LARGE_BATCH_MIN_WINDOW_S:
+            raise InvalidParameterValueException(
+                "MaximumBatchingWindowInSeconds", w,
+                f"at least {facts.SQS_ESM_LARGE_BATCH_MIN_WINDOW_S} s when BatchSize > "
+                f"{facts.SQS_ESM_LARGE_BATCH_THRESHOLD}",
+                f"BatchSize is {self.batch_size}")
+        self.maximum_batching_window_s = float(w)
+        if maximum_concurrency is not None:
+            maximum_concurrency = _int_param("ScalingConfig.MaximumConcurrency", maximum_concurrency,
+                                             *facts.SQS_ESM_MAXIMUM_CONCURRENCY_RANGE)
+        self.maximum_concurrency = maximum_concurrency
+        if not isinstance(report_batch_item_failures, bool):
+            raise InvalidParameterValueException("FunctionResponseTypes", report_batch_item_failures,
+                                                 "True (ReportBatchItemFailures) or False")
+        self.report_batch_item_failures = report_batch_item_failures
+        self.concurrency_cap = _int_param("concurrency_cap", concurrency_cap, 1, 10 ** 6, " (labkit option)")
+        for name, v in (("scale_up_per_minute", scale_up_per_minute), ("scale_down_per_minute", scale_down_per_minute)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise InvalidParameterValueException(name, v, "a number >= 0 (labkit option)")
+        self.scale_up_per_minute, self.scale_down_per_minute = scale_up_per_minute, scale_down_per_minute
+        if (not isinstance(throttle_backoff_s, tuple) or len(throttle_backoff_s) != 2
+                or not 0 < throttle_backoff_s[0] <= throttle_backoff_s[1]):
+            raise InvalidParameterValueException("throttle_backoff_s", throttle_backoff_s,
+                                                 "(first, longest) delays in seconds (labkit option)")
+        self.throttle_backoff_s = throttle_backoff_s
+        vt, ft = queue.visibility_timeout_s, fn.config.timeout_s
+        if ft > vt:
+            raise InvalidParameterValueException(
+                "Timeout", ft, f"at most the queue's VisibilityTimeout ({vt} s)",
+                f"Queue visibility timeout: {vt} seconds is less than Function timeout: {ft} seconds")
+        self.account, self.env, self.queue, self.fn = account, account.env, queue, fn
+        self.uuid = str(uuid.UUID(int=random.Random(f"{account.seed}:esm:{queue.name}:{fn.name}").getrandbits(128),
+                                  version=4))
+        self.ceiling = min(self.concurrency_cap, maximum_concurrency or self.concurrency_cap)
+        self.floor = min(facts.SQS_ESM_INITIAL_CONCURRENCY, self.ceiling)
+        self.target = float(self.floor)
+        self.inflight = 0             # batches being gathered or invoked (pollers busy)
+        self.records = []             # one dict per batch (BATCH_COLUMNS)
+        self.samples = [(self.env.now, 0, self.floor)]   # (time_s, batches in flight, slots)
+        self._batch_counter = itertools.count(1)
+        self._wake = None
+        self._throttled = False       # an invoke was throttled since the last scaling tick
+        self.env.process(self._dispatch())
+        self.env.process(self._scale())
+
+    def __repr__(self):
+        return (f"<SqsEventSourceMapping {self.queue.name} -> {self.fn.name}: batch {self.batch_size}, "
+                f"{self.inflight}/{self.slots} batches in flight>")
+
+    @property
+    def slots(self):
+        """How many batches may be in flight now (the pollers' current concurrency)."""
+        return min(int(self.target + 1e-9), self.ceiling)
+
+    @property
+    def drained(self):
+        return self.queue.unsettled == 0 and self.inflight == 0
+
+    # -- polling -------------------------------------------------------------------------
+    def _poke(self):
+        ev, self._wake = self._wake, None
+        if ev is not None:
+            ev.succeed()
+
+    def _sample(self):
+        row = (self.env.now, self.inflight, self.slots)
+        if self.samples[-1][0] == row[0]:
+            self.samples[-1] = row
+        elif self.samples[-1][1:] != row[1:]:
+            self.samples.append(row)
+
+    def _dispatch(self):
+        env, q = self.env, self.queue
+        while True:
+            if self.inflight < self.slots and q.receivable():
+                yield from self._open_batch()
+                continue
+            if self._wake is None:
+                self._wake = env.event()
+            waits = [self._wake]
+            if self.inflight < self.slots:
+                waits.append(q.wait_receivable())
+            yield env.any_of(waits)
+
+    def _open_batch(self):
+        env, q = self.env, self.queue
+        batch = _Batch(f"{q.name}:batch-{next(self._batch_counter)}", env.now)
+        self.inflight += 1
+        self._sample()
+        self._fill(batch)
+        if self.maximum_batching_window_s > 0 and batch.messages:
+            deadline = env.now + self.maximum_batching_window_s
+            while not batch.full and env.now < deadline:
+                yield q.wait_receivable() | env.timeout(deadline - env.now)
+                self._fill(batch)
+        if not batch.messages:   # everything seen had expired or moved to the dead-letter queue
+            self.inflight -= 1
+            self._sample()
+            return
+        env.process(self._run_batch(batch))
+
+    def _fill(self, batch):
+        q = self.queue
+        limit = facts.SYNC_PAYLOAD_LIMIT_BYTES
+
+        def fits(msg):
+            # Size the record as Lambda would send it (receive count and handle as after this receive).
+            rec = q.lambda_record(msg)
+            rec["receiptHandle"] = "x" * 68
+            rec["attributes"]["ApproximateReceiveCount"] = str(msg.receive_count + 1)
+            size = len(json.dumps(rec).encode()) + 2
+            if batch.bytes + size > limit:
+                batch.full = True
+                return False
+            batch.bytes += size
+            return True
+
+        room = self.batch_size - len(batch.messages)
+        if room <= 0:
+            batch.full = True
+            return
+        for msg in q.receive(room, fits):
+            batch.messages.append(msg)
+            batch.handles.append(msg.receipt_handle)
+            batch.counts.append(msg.receive_count)
+            batch.records.append(q.lambda_record(msg))
+        if len(batch.messages) >= self.batch_size:
+            batch.full = True
+
+    # -- one batch ----------------------------------------------------------------------
+    def _run_batch(self, batch):
+        env, acct, fn, q = self.env, self.account, self.fn, self.queue
+        event = {"Records": batch.records}
+        deadline = min(m.visible_at for m in batch.messages)
+        lo, hi = self.throttle_backoff_s
+        backoff = lo
+        attempts = throttles = 0
+        first_start = None
+        while True:
+            attempts += 1
+            row = yield from acct.invoke_once(fn, event, batch.id, attempts, None, "RequestResponse")
+            if first_start is None and row[17] != THROTTLED:
+                first_start = row[10]     # the invocation's start (a cold start's init included)
+            if row[17] != THROTTLED:
+                break
+            throttles += 1
+            self._throttled = True
+            delay, backoff = min(backoff, hi), min(backoff * 2, hi)
+            # Retry only while the messages would stay hidden for a whole invocation.
+            if env.now + delay + fn.config.timeout_s > deadline:
+                break
+            yield env.timeout(delay)
+        outcome, error_type = row[17], row[18]
+        ids = [m.message_id for m in batch.messages]
+        returned = list(ids)
+        if outcome == SUCCESS:
+            if self.report_batch_item_failures:
+                failed = _batch_item_failures(row[22], set(ids))
+                if failed is None:
+                    outcome, error_type = "invalid_response", "InvalidBatchItemFailures"
+                else:
+                    returned = [i for i in ids if i in failed]
+                    if returned:
+                        outcome = "partial"
+            else:
+                returned = []
+        keep = set(returned)
+        deleted = stale = 0
+        for msg, handle in zip(batch.messages, batch.handles):
+            if msg.message_id in keep:
+                continue
+            if q.delete(msg, handle):
+                deleted += 1
+            elif msg.state in _LIVE:
+                stale += 1      # received again meanwhile (visibility ran out): this handle is stale
+        self.records.append(dict(
+            batch_id=batch.id, function=fn.name, queue=q.name, request_id=row[0], attempts=attempts,
+            throttles=throttles, opened_s=batch.opened_s, started_s=first_start, end_s=env.now,
+            size=len(ids), payload_bytes=batch.bytes, message_ids=tuple(ids),
+            group_ids=tuple(m.group_id for m in batch.messages),
+            receive_counts=tuple(batch.counts),
+            outcome=outcome, error_type=error_type, returned_ids=tuple(returned), deleted=deleted,
+            stale_deletes=stale))
+        self.inflight -= 1
+        self._sample()
+        self._poke()
+
+    # -- scaling -------------------------------------------------------------------------
+    def _scale(self):
+        env, q = self.env, self.queue
+        up = self.scale_up_per_minute / 60.0
+        down = self.scale_down_per_minute / 60.0
+        while True:
+            if self.inflight == 0 and self.target <= self.floor and not q.receivable():
+                self._throttled = False
+                yield q.wait_receivable()      # idle: no ticking, so a drained simulation can end
+                continue
+            yield env.timeout(1.0)
+            backlog = q.receivable()
+            if backlog and self.inflight >= self.slots and not self._throttled:
+                if self.target < self.ceiling:
+                    self.target = min(float(self.ceiling), self.target + up)
+                    self._sample()
+                    self._poke()
+            elif not backlog and self.target > self.floor:
+                self.target = max(float(self.floor), self.target - down)
+                self._sample()
+            self._throttled = False
+
+    # -- records -------------------------------------------------------------------------
+    def batches(self):
+        """One row per batch (``BATCH_COLUMNS``), in the order the batches finished."""
+        return pd.DataFrame(self.records, columns=list(BATCH_COLUMNS))
+
+    def concurrency(self):
+        """Batches in flight and the pollers' slots, as a step function over time."""
+        return pd.DataFrame(self.samples, columns=["time_s", "batches", "slots"])
+
+
+def _batch_item_failures(response, ids):
+    """The message ids a ReportBatchItemFailures response returns, or None when it is invalid."""
+    if response is None:
+        return set()
+    if not isinstance(response, dict):
+        return None
+    items = response.get("batchItemFailures")
+    if items is None:
+        return set()
+    if not isinstance(items, list):
+        return None
+    out = set()
+    for item in items:
+        if not isinstance(item, dict) or set(item) != {"itemIdentifier"}:
+            return None
+        v = item["itemIdentifier"]
+        if not isinstance(v, str) or v not in ids:
+            return None
+        out.add(v)
+    return out
+
+
+# -- producers ------------------------------------------------------------------------------
+
+def produce(queue, workload, rng, *, group_id=None, deduplication_id=None):
+    """Generator for a simpy process: send ``workload``'s events to ``queue`` at their offsets.
+
+    Offsets count from when the process starts. A payload that is not a string is
+    sent as its JSON text. ``group_id`` (FIFO) is a string or a function of the
+    payload; ``deduplication_id`` a function of ``(i, payload)`` (default: a
+    fresh id per message, unless the queue deduplicates by content). Returns the
+    MessageIds, one per send (a deduplicated send repeats the first id).
+    """
+    env = queue.env
+    t0 = env.now
+    sent = []
+    for i, (offset, payload) in enumerate(workload.events(rng)):
+        delay = t0 + offset - env.now
+        if delay > 0:
+            yield env.timeout(delay)
+        body = payload if isinstance(payload, str) else json.dumps(payload)
+        kw = {}
+        if group_id is not None:
+            kw["MessageGroupId"] = group_id(payload) if callable(group_id) else group_id
+        if queue.fifo:
+            if deduplication_id is not None:
+                kw["MessageDeduplicationId"] = deduplication_id(i, payload)
+            elif not queue.content_based_deduplication:
+                kw["MessageDeduplicationId"] = f"labkit-{next(queue._auto_dedup)}"
+        sent.append(queue.send_message(body, **kw)["MessageId"])
+    return sent
