@@ -50,7 +50,8 @@ def cpu(vcpu_seconds):
     """Do CPU-bound work that takes ``vcpu_seconds`` on one full vCPU.
 
     In a simulation one thread runs at ``min(1, memory / 1769 MB)`` of a vCPU, so at
-    128 MB one vCPU-second takes about 13.8 s and above 1,769 MB it takes 1 s.
+    128 MB one vCPU-second takes about 13.8 s and above 1,769 MB it takes 1 s. Threads
+    of one invocation share its vCPUs (see ``labkit.concurrency``).
     Outside a simulation it busy-waits for ``vcpu_seconds`` of real time.
     """
     if vcpu_seconds < 0:
@@ -61,7 +62,10 @@ def cpu(vcpu_seconds):
         while _time.perf_counter() < end:
             pass
         return
-    act.yield_to_loop(SLEEP, vcpu_seconds / act.speed)
+    if act.cpu is not None:   # the invocation runs threads: they share its vCPUs
+        act.yield_to_loop(EVENT, act.cpu.request(vcpu_seconds))
+    else:
+        act.yield_to_loop(SLEEP, vcpu_seconds / act.speed)
 
 
 def wait(event):

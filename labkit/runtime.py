@@ -43,7 +43,7 @@ from datetime import datetime, timezone
 import simpy
 from greenlet import greenlet
 
-from . import billing, bridge, facts, logcapture, scaling
+from . import billing, bridge, concurrency, facts, logcapture, scaling
 from .config import FunctionConfig
 from .errors import InvalidParameterValueException
 from .sandbox import EnvironmentNamespace, HandlerCode, InitError, format_stack
@@ -70,14 +70,28 @@ LIFECYCLE_COLUMNS = ("time_s", "environment_id", "function", "event", "request_i
 class Activation:
     """One run of handler-module code (an init, or an invocation) in its own greenlet."""
 
-    __slots__ = ("lab", "env", "speed", "glet", "killed", "log", "request_id")
+    __slots__ = ("lab", "env", "speed", "glet", "killed", "log", "request_id", "capacity", "vcpus", "cpu",
+                 "deadline", "children")
 
-    def __init__(self, lab, speed, log, request_id=None):
+    def __init__(self, lab, speed, log, request_id=None, capacity=None, vcpus=1):
         self.lab, self.env, self.speed = lab, lab.env, speed
         self.glet = None
         self.killed = False
         self.log = log
         self.request_id = request_id   # of the invocation (simulated services record their caller)
+        self.capacity = speed if capacity is None else capacity   # vCPU-s per s for all its threads
+        self.vcpus = vcpus
+        self.cpu = None                # a CpuScheduler once the code starts threads
+        self.deadline = None
+        self.children = []             # worker threads (labkit.concurrency)
+
+    def spawn(self, fn):
+        """Run ``fn()`` in a new worker thread of this activation, sharing its CPU and deadline."""
+        worker = Activation(self.lab, self.speed, self.log, self.request_id, self.capacity, self.vcpus)
+        worker.cpu = self.cpu
+        self.children.append(worker)
+        self.env.process(self.lab._run_code(worker, fn, (), self.deadline))
+        return worker
 
     def yield_to_loop(self, kind, payload):
         if self.killed:
@@ -197,7 +211,8 @@ class Account:
         self.runtime_errors = set()  # request ids whose error the platform reports (REPORT Status: error)
         self._env_counter = itertools.count(1)
         self._tmp_root = None
-        self.module_overrides = {}   # import name -> module, for handler code (simulated services)
+        # import name -> module, for handler code: simulated threads now, simulated services later.
+        self.module_overrides = concurrency.module_overrides()
 
     # -- configuration -------------------------------------------------------------------
     @property
@@ -364,7 +379,7 @@ class Account:
             start_type = "cold"
             if cfg.runtime_init_ms:
                 yield env.timeout(cfg.runtime_init_ms / 1000)
-            status, value = yield from self._run_code(Activation(self, speed, log, rid), ns.run_init, (),
+            status, value = yield from self._run_code(Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus), ns.run_init, (),
                                                       start + facts.INIT_LIMIT_S)
             init_ms = (env.now - start) * 1000
             if status == _OK:
@@ -391,7 +406,7 @@ class Account:
             # A suppressed init: init re-runs inside the invoke, under the function timeout.
             if cfg.runtime_init_ms:
                 yield env.timeout(min(cfg.runtime_init_ms / 1000, cfg.timeout_s))
-            status, value = yield from self._run_code(Activation(self, speed, log, rid), ns.run_init, (), deadline)
+            status, value = yield from self._run_code(Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus), ns.run_init, (), deadline)
             if status == _OK:
                 ee.needs_init = False
             elif status != _KILLED:
@@ -401,7 +416,9 @@ class Account:
                                     ERROR, etype, emsg, None, reset=True, runtime_error=True, log=log)
         if status == _OK:
             ctx = LambdaContext(self, fn, ns, rid, deadline, ee.log_stream_name)
-            status, value = yield from self._run_code(Activation(self, speed, log, rid), ns.handler, (event, ctx), deadline)
+            act = Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus)
+            status, value = yield from self._run_code(act, ns.handler, (event, ctx), deadline)
+            self._stop_children(act)
         reset = runtime_error = False
         if status == _OK:
             outcome, response = SUCCESS, value
@@ -474,6 +491,7 @@ class Account:
     def _run_code(self, act, fn, args, deadline):
         """Drive ``fn(*args)`` in a greenlet until it returns or ``deadline``; yields simpy events."""
         env = self.env
+        act.deadline = deadline
         glet = act.glet = greenlet(self._greenlet_main)
         bridge._current = act
         msg = glet.switch(fn, args)
@@ -508,8 +526,9 @@ class Account:
             msg = glet.switch(event.value) if event.ok else glet.throw(event.value)
         return msg
 
-    @staticmethod
-    def _kill(act):
+    @classmethod
+    def _kill(cls, act):
+        cls._stop_children(act)
         act.killed = True
         bridge._current = act
         for _ in range(1000):
@@ -522,6 +541,14 @@ class Account:
             # sleeps are real ones.
             _ABANDONED.append(act.glet)
         return _KILLED, None
+
+    @classmethod
+    def _stop_children(cls, act):
+        """Stop worker threads still running when their invocation ends."""
+        for child in act.children:
+            if child.glet is not None and not child.glet.dead:
+                cls._kill(child)
+        act.children.clear()
 
     # -- housekeeping --------------------------------------------------------------------
     def close(self):
