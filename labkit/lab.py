@@ -247,8 +247,8 @@ class Lab(EventSourcesMixin):
                     self._settle_sync(acct.throttle_row(fn, event_id, 1, None, reason))
                     continue
                 tracker.pending += 1
-                env.process(self._finish_call(self._settled(
-                    acct._run_invocation(fn, ee, event, event_id, 1, None, "RequestResponse")), tracker))
+                env.process(self._sync_call(
+                    acct._run_invocation(fn, ee, event, event_id, 1, None, "RequestResponse"), tracker))
             else:
                 tracker.pending += 1
                 env.process(self._finish_call(self._call(fn, event, event_id, retry, None), tracker))
@@ -259,10 +259,11 @@ class Lab(EventSourcesMixin):
         yield from gen
         tracker.finished_one()
 
-    def _settled(self, gen):
+    def _sync_call(self, gen, tracker):
+        """One admitted synchronous call, as a simpy process: run it, settle it, count it."""
         row = yield from gen
         self._settle_sync(row)
-        return row
+        tracker.finished_one()
 
     def _settle_sync(self, row):
         """A synchronous caller got its answer: success, or the error/throttle it must handle."""
