@@ -419,4 +419,34 @@ def _nice_period(raw):
     return 3600.0 * math.ceil(raw / 3600)
 
 
-__all__ = ["RunPlots", "STYLE", "OKABE_ITO"]
+def sweep(result, ax=None):
+    """A memory sweep (``labkit.tuning.SweepResult``): cost per invocation against duration.
+
+    One point per configuration, labelled with its memory size, one colour per
+    architecture; the strategy's best configuration is ringed."""
+    own = ax is None
+    with _figure_style(own):
+        if own:
+            ax = _new_axes((7.0, 4.2))
+        table = result.table
+        for k, (arch, rows) in enumerate(table.groupby("architecture", sort=False)):
+            color = STYLE["functions"][k % len(STYLE["functions"])]
+            rows = rows.sort_values("memory_mb")
+            ax.plot(rows["avg_duration_ms"], rows["avg_cost_usd"] * 1e6, "-o", color=color, label=arch)
+            for _, r in rows.iterrows():
+                ax.annotate(f"{int(r['memory_mb'])} MB", (r["avg_duration_ms"], r["avg_cost_usd"] * 1e6),
+                            textcoords="offset points", xytext=(5, 4), fontsize=8)
+        best = result.best
+        ax.plot([best["avg_duration_ms"]], [best["avg_cost_usd"] * 1e6], "o", markersize=16, mfc="none",
+                mec=STYLE["colors"]["limit"], mew=1.5, label=f"best for {result.strategy}")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _p: f"{v:,.0f}"))
+        ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+        ax.set_xlabel("average duration (ms, log scale)")
+        ax.set_ylabel("cost per invocation (µUSD)")
+        ax.set_title("Memory sweep: cost against duration")
+        ax.legend(loc="best")
+    return ax
+
+
+__all__ = ["RunPlots", "STYLE", "OKABE_ITO", "sweep"]
