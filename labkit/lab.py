@@ -107,6 +107,7 @@ class Lab(EventSourcesMixin):
         # Simulated services; handler code's `import boto3` / `urllib.request` get fakes wired to them.
         self.services = Services(self.account, seed)
         self.services.install(self.account.module_overrides)
+        self.services.lab = self
 
     # -- functions -------------------------------------------------------------------
     def function(self, handler=None, *, source=None, handler_name="handler", name=None, **config):

@@ -41,6 +41,8 @@ class Services:
         self.seed = seed
         self.dynamodb = DynamoDBBackend(account, seed)
         self.dynamodb_retry = None       # an lk.SdkRetry: the fake client retries throttles
+        self.lambda_retry = None         # likewise for boto3.client("lambda").invoke
+        self.lab = None                  # set by the Lab (the Lambda client invokes its functions)
         self.http = {}                   # netloc -> ReferenceService
         self._ids = random.Random(f"{seed}:service-request-ids")
         self.boto3 = fake_boto3.make_module(self)

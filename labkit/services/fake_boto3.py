@@ -355,7 +355,8 @@ class DynamoDBResource:
 
 def _not_simulated(service_name):
     return SimulationError(
-        f"labkit simulates only DynamoDB behind boto3; {service_name!r} is not simulated, so handler code "
+        f"labkit simulates only DynamoDB (and the Lambda client) behind boto3; {service_name!r} is not "
+        "simulated, so handler code "
         "cannot call it in the Lab (and no real AWS call is ever made from a simulation)")
 
 
@@ -373,6 +374,9 @@ class Session:
         return DynamoDBResource(self._services, region_name or self.region_name)
 
     def client(self, service_name, region_name=None, **_):
+        if service_name == "lambda":
+            from .fake_lambda import LambdaClient
+            return LambdaClient(self._services, region_name or self.region_name)
         if service_name != "dynamodb":
             raise _not_simulated(service_name)
         return DynamoDBClient(self._services, region_name or self.region_name)

@@ -1,0 +1,103 @@
+"""``boto3.client("lambda")`` inside simulated handlers: invoking other functions of the Lab.
+
+A handler fans work out exactly as it would on AWS::
+
+    import json, boto3
+    lam = boto3.client("lambda")
+    out = lam.invoke(FunctionName="worker", Payload=json.dumps({"segment": 3}))
+    result = json.loads(out["Payload"].read())
+
+``InvocationType="RequestResponse"`` (the default) waits, in simulated time, for
+the other function's answer; ``"Event"`` hands the event to that function's
+asynchronous queue and returns 202 at once. A throttle raises botocore's
+``TooManyRequestsException`` (a ``ClientError``) with its Reason; a function
+error comes back with ``FunctionError: "Unhandled"`` and the error object as
+payload, as on AWS. Like the simulated DynamoDB client, this client does not
+retry throttles unless ``lab.services.lambda_retry`` is an ``lk.SdkRetry``.
+"""
+
+import io
+import json
+import random
+from types import SimpleNamespace
+
+from .. import bridge
+from ..runtime import SUCCESS, THROTTLED
+
+_cache = {}
+
+
+def client_exceptions():
+    """botocore's modelled Lambda exception classes (shipped with botocore; no network)."""
+    if "exceptions" not in _cache:
+        import botocore.session
+        from botocore.errorfactory import ClientExceptionsFactory
+        model = botocore.session.get_session().get_service_model("lambda")
+        _cache["exceptions"] = ClientExceptionsFactory().create_client_exceptions(model)
+    return _cache["exceptions"]
+
+
+def _error(code, message, status, operation="Invoke", **extra):
+    response = {"Error": {"Code": code, "Message": message, **extra},
+                "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": 0}, **extra}
+    return client_exceptions().from_code(code)(response, operation)
+
+
+class LambdaClient:
+    """The subset of the Lambda client that fan-out needs: ``invoke``."""
+
+    def __init__(self, services, region_name="us-east-1"):
+        self._services = services
+        self.exceptions = client_exceptions()
+        self.meta = SimpleNamespace(region_name=region_name,
+                                    endpoint_url=f"https://lambda.{region_name}.amazonaws.com")
+        self._retry_rng = random.Random(f"{services.seed}:lambda-sdk-retry")
+
+    def __repr__(self):
+        return "<botocore.client.Lambda object (labkit simulation)>"
+
+    def invoke(self, FunctionName, Payload=b"", InvocationType="RequestResponse", Qualifier=None,  # noqa: N803
+               LogType="None", ClientContext=None):
+        lab = self._services.lab
+        act = bridge.current()
+        if act is None or lab is None:
+            raise RuntimeError("the simulated Lambda client works inside simulated handler code only")
+        name = FunctionName.rsplit(":function:", 1)[-1].split(":")[0]
+        fn = lab.account.functions.get(name)
+        if fn is None:
+            arn = f"arn:aws:lambda:{self.meta.region_name}:123456789012:function:{name}"
+            raise _error("ResourceNotFoundException", f"Function not found: {arn}", 404)
+        if isinstance(Payload, (bytes, bytearray)):
+            Payload = Payload.decode()
+        try:
+            event = json.loads(Payload) if Payload else {}
+        except ValueError:
+            raise _error("InvalidRequestContentException",
+                         "Could not parse request body into json: Could not parse payload into json", 400) from None
+        if InvocationType == "Event":
+            q = lab.async_queue(fn)
+            event_id = lab._next_event_id()
+            q.accept(event, event_id)
+            act.env.process(q.deliver(event, event_id))
+            return {"StatusCode": 202, "Payload": io.BytesIO(b""),
+                    "ResponseMetadata": {"HTTPStatusCode": 202}}
+        if InvocationType == "DryRun":
+            return {"StatusCode": 204, "Payload": io.BytesIO(b""), "ResponseMetadata": {"HTTPStatusCode": 204}}
+        if InvocationType != "RequestResponse":
+            raise _error("InvalidParameterValueException",
+                         f"1 validation error detected: Value '{InvocationType}' at 'invocationType' failed to "
+                         "satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]", 400)
+        retry = self._services.lambda_retry
+        proc = act.env.process(lab._call(fn, event, lab._next_event_id(), retry, None))
+        row = bridge.wait(proc)
+        if row[17] == THROTTLED:
+            raise _error("TooManyRequestsException", "Rate Exceeded.", 429, Reason=row[20], Type="User")
+        out = {"StatusCode": 200, "ExecutedVersion": "$LATEST",
+               "ResponseMetadata": {"RequestId": row[0], "HTTPStatusCode": 200}}
+        if row[17] == SUCCESS:
+            body = row[22]
+        else:
+            out["FunctionError"] = "Unhandled"
+            body = row[22] if isinstance(row[22], dict) else {"errorMessage": row[19], "errorType": row[18]}
+        out["Payload"] = io.BytesIO(json.dumps(body).encode())
+        return out
