@@ -335,19 +335,21 @@ class Trial:
                 continue
             ev = show(self.events.get(i), 60)
             if r.environment_id is None:
-                entries.append((r.start_s, 0, -1, n, f"is throttled ({r.throttle_reason}), event {ev}"))
+                entries.append((r.start_s, 2, -1, n, f"is throttled ({r.throttle_reason}), event {ev}"))
                 continue
             start = "cold start" if r.cold else f"{r.start_type} environment"
-            entries.append((r.start_s, 0, -1, n, f"starts in {r.environment_id} ({start}), event {ev}"))
+            entries.append((r.start_s, 2, -1, n, f"starts in {r.environment_id} ({start}), event {ev}"))
             if r.outcome == "success":
                 end = f"returns {show(r.response, 70)}"
             else:
                 end = f"fails: {r.error_type}: {r.error_message}"
-            entries.append((r.end_s, 2, 0, n, end))
+            entries.append((r.end_s, 1, 0, n, end))
         for rec in self.lab.services.records():
             n = self._label.get(rec.request_id)
             if n is not None and n in wanted:
-                entries.append((rec.time_s, 1, rec.seq, n, rec.describe()))
+                entries.append((rec.time_s, 0, rec.seq, n, rec.describe()))
+        # At one instant: service results first, then returns, then starts, so a warm call
+        # that starts the moment its predecessor returns is listed after that return.
         entries.sort(key=lambda e: (e[0], e[1], e[2], e[3]))
         lines = [f"  {'time':>9}  call what happened"]
         for t, _, _, n, text in entries[:max_lines]:
@@ -422,7 +424,7 @@ def smallest_failure(handler, verify, scenario_list, *, setup=None, event=_defau
 
 
 # ---------------------------------------------------------------------------------------------
-# A worked example (lesson 02's atomic counter), also the kit's own test subject
+# A worked example (an atomic counter), also the kit's own test subject
 # ---------------------------------------------------------------------------------------------
 
 DEPOSIT_SOLUTION = '''

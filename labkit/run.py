@@ -7,7 +7,8 @@ columns. ``invocations`` has one row per invocation attempt:
 request_id             Lambda's RequestId (throttled attempts get one too)
 function               function name
 event_id               the caller's event (shared by retries of the same call)
-attempt                1 for the first try, 2.. for client retries
+attempt                1 for the first try, 2.. for retries; 0 marks a duplicate delivery
+                       of an asynchronous event (at-least-once)
 invocation_type        ``RequestResponse`` (synchronous)
 client                 closed-loop client number, else None
 environment_id         the execution environment that ran it (None if throttled)

@@ -176,3 +176,14 @@ def test_duplicates_are_seeded_and_do_not_change_final_states():
     counts, dups, rows = a
     assert counts == {"succeeded": 200}
     assert 20 <= dups <= 60 and rows == 200 + dups
+
+
+def test_invoke_async_waits_for_duplicate_deliveries_and_retries_their_throttles():
+    src = "import labkit as lk\ndef handler(event, context):\n    lk.sleep(0.5)\n    return 1\n"
+    lab = lk.Lab(seed=1)
+    fn = lab.function(source=src, reserved_concurrency=2)
+    run = lab.invoke_async(fn, lk.workload.constant(20, 3), duplicate_rate=0.2)
+    dups = int(run.async_events["duplicates"].sum())
+    ran = run.invocations
+    assert dups > 0
+    assert len(ran[(ran["attempt"] == 0) & (ran["outcome"] != "throttled")]) == dups   # all ran, in this run

@@ -92,16 +92,24 @@ class AsyncQueue:
         return 202
 
     def deliver(self, event, event_id):
-        """Generator for a simpy process: the life of one event in the queue."""
+        """Generator for a simpy process: the life of one event in the queue. It ends when the
+        event is settled and any duplicate delivery of it has finished too."""
+        dup = None
+        if self.config.duplicate_rate and self.rng.random() < self.config.duplicate_rate:
+            self.records[event_id]["duplicates"] += 1
+            dup = self.account.env.process(self._duplicate(event, event_id))
+        rec = yield from self._deliver(event, event_id)
+        if dup is not None and not dup.triggered:
+            yield dup
+        return rec
+
+    def _deliver(self, event, event_id):
         env, acct, cfg, fn = self.account.env, self.account, self.config, self.fn
         rec = self.records[event_id]
         received = rec["received_s"]
         backoff_lo, backoff_hi = facts.ASYNC_THROTTLE_BACKOFF_S
         backoff = backoff_lo
         last_row = None
-        if cfg.duplicate_rate and self.rng.random() < cfg.duplicate_rate:
-            rec["duplicates"] += 1
-            env.process(self._duplicate(event, event_id))
         while True:
             if fn.config.reserved_concurrency == 0:
                 return self._fail(rec, event, facts.ASYNC_ZERO_RESERVED_CONDITION, last_row)
@@ -131,11 +139,20 @@ class AsyncQueue:
             yield env.timeout(delay)
 
     def _duplicate(self, event, event_id):
-        """A second delivery of the same event (at-least-once); its outcome settles nothing."""
-        yield self.account.env.timeout(self.rng.uniform(0.0, 1.0))
-        rec = self.records[event_id]
-        yield from self.account.invoke_once(self.fn, event, event_id, 0, None, "Event")
-        return rec
+        """A second delivery of the same event (at-least-once): attempt 0 in the records. It is
+        retried on throttles like the original, and its outcome settles nothing."""
+        env = self.account.env
+        received = self.records[event_id]["received_s"]
+        yield env.timeout(self.rng.uniform(0.0, 1.0))
+        backoff, backoff_hi = facts.ASYNC_THROTTLE_BACKOFF_S
+        while True:
+            row = yield from self.account.invoke_once(self.fn, event, event_id, 0, None, "Event")
+            if row[17] != THROTTLED or self.fn.config.reserved_concurrency == 0:
+                return row
+            delay, backoff = min(backoff, backoff_hi), min(backoff * 2, backoff_hi)
+            if env.now + delay - received > self.config.maximum_event_age_s:
+                return row
+            yield env.timeout(delay)
 
     def _record(self, rec, event, condition, row):
         """The destination record, shaped like AWS's (requestContext, responseContext, payloads)."""
