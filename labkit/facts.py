@@ -222,3 +222,71 @@ SOURCES = {
     "SQS_ESM_SCALE_DOWN_PER_MINUTE": (f"UNCONFIRMED: {_DG}, services-sqs-scaling.html says the ESM scales back down at low traffic, without a rate", "2026-11-22"),
     "SQS_ESM_THROTTLE_BACKOFF_S": (f"UNCONFIRMED: {_DG}, services-sqs-errorhandling.html says throttled invokes are retried with backoff, without numbers", "2026-11-22"),
 }
+
+
+# --- Simulated relational database (labkit.services.database) ---------------------------
+# MySQL-compatible server in the style of a small Amazon RDS instance. The timings are
+# labkit assumptions (marked UNCONFIRMED), chosen to be plausible inside one Region; every
+# one can be overridden per database.
+DB_DEFAULT_MAX_CONNECTIONS = 100          # UNCONFIRMED assumption: a small RDS instance
+DB_DEFAULT_VCPUS = 2                      # e.g. db.t3.small / db.t4g.small: 2 vCPUs
+DB_HANDSHAKE_S = 0.010                    # UNCONFIRMED: TCP + TLS + MySQL greeting round trips
+DB_AUTH_CPU_S = 0.002                     # UNCONFIRMED: server CPU to authenticate and set up a session
+DB_NETWORK_RTT_S = 0.0005                 # UNCONFIRMED: one client-server round trip in one AZ
+DB_QUERY_CPU_S = 0.002                    # UNCONFIRMED: server CPU of one small indexed query
+MYSQL_PORT = 3306
+MYSQL_ER_CON_COUNT_ERROR = 1040           # "Too many connections", SQLSTATE 08004
+MYSQL_ER_ACCESS_DENIED_ERROR = 1045       # "Access denied for user ..."
+MYSQL_CR_CONN_HOST_ERROR = 2003           # client: "Can't connect to MySQL server on ..."
+MYSQL_CR_SERVER_LOST = 2013               # client: "Lost connection to MySQL server during query"
+
+# --- RDS Proxy (labkit.services.proxy) --------------------------------------------------
+RDS_PROXY_DEFAULT_MAX_CONNECTIONS_PERCENT = 100
+RDS_PROXY_MAX_CONNECTIONS_PERCENT_RANGE = (1, 100)
+RDS_PROXY_DEFAULT_BORROW_TIMEOUT_S = 120
+RDS_PROXY_BORROW_TIMEOUT_S_RANGE = (0, 3600)   # 0 = wait without limit; some SDK docs say 0-300
+RDS_PROXY_BORROW_TIMEOUT_ERROR = 9501          # UNCONFIRMED error number
+RDS_PROXY_BORROW_TIMEOUT_MESSAGE = "Timed-out waiting to acquire database connection"
+RDS_PROXY_MAX_CLIENT_CONNECTIONS = 100_000     # UNCONFIRMED assumption: AWS gives no figure
+RDS_PROXY_HANDSHAKE_S = 0.010                  # UNCONFIRMED: client to proxy, like DB_HANDSHAKE_S
+RDS_PROXY_OVERHEAD_S = 0.001                   # UNCONFIRMED: extra latency per statement via the proxy
+
+# --- Traditional server baseline (labkit.services.pool) ------------------------------------
+SERVER_POOL_TIMEOUT_S = 30.0                   # library default: wait for a pooled connection
+
+SOURCES.update({
+    "DB_DEFAULT_MAX_CONNECTIONS": ("UNCONFIRMED labkit assumption: RDS sets max_connections from instance memory "
+                                   "(MySQL: DBInstanceClassMemory/12582880); about 100 suits a small instance; "
+                                   "MySQL's own default is 151", CHECKED),
+    "DB_DEFAULT_VCPUS": ("Amazon RDS instance classes: db.t3.small and db.t4g.small have 2 vCPUs", CHECKED),
+    "DB_HANDSHAKE_S": ("UNCONFIRMED labkit assumption: a few network round trips (TCP, TLS, MySQL handshake) "
+                       "inside one Region", CHECKED),
+    "DB_AUTH_CPU_S": ("UNCONFIRMED labkit assumption: server-side authentication and session setup", CHECKED),
+    "DB_NETWORK_RTT_S": ("UNCONFIRMED labkit assumption: sub-millisecond round trip within one Availability Zone",
+                         CHECKED),
+    "DB_QUERY_CPU_S": ("UNCONFIRMED labkit assumption: a small indexed query; pass query_cpu_s to change it", CHECKED),
+    "MYSQL_PORT": ("MySQL Reference Manual: default TCP port 3306", CHECKED),
+    "MYSQL_ER_CON_COUNT_ERROR": ("MySQL/MariaDB server error reference: 1040 ER_CON_COUNT_ERROR, SQLSTATE 08004, "
+                                 "'Too many connections'", CHECKED),
+    "MYSQL_ER_ACCESS_DENIED_ERROR": ("MySQL server error reference: 1045 ER_ACCESS_DENIED_ERROR", CHECKED),
+    "MYSQL_CR_CONN_HOST_ERROR": ("MySQL client error reference: 2003 CR_CONN_HOST_ERROR", CHECKED),
+    "MYSQL_CR_SERVER_LOST": ("MySQL client error reference: 2013 CR_SERVER_LOST", CHECKED),
+    "RDS_PROXY_DEFAULT_MAX_CONNECTIONS_PERCENT": ("RDS API ConnectionPoolConfiguration: MaxConnectionsPercent "
+                                                  "default 100 (10 for SQL Server)", CHECKED),
+    "RDS_PROXY_MAX_CONNECTIONS_PERCENT_RANGE": ("RDS API ConnectionPoolConfiguration: MaxConnectionsPercent 1-100",
+                                                CHECKED),
+    "RDS_PROXY_DEFAULT_BORROW_TIMEOUT_S": ("RDS API ConnectionPoolConfiguration: ConnectionBorrowTimeout default "
+                                           "120 s", CHECKED),
+    "RDS_PROXY_BORROW_TIMEOUT_S_RANGE": ("RDS API ConnectionPoolConfiguration: 1-3,600 s or 0 for no limit "
+                                         "(a newer SDK page says 0-300: UNCONFIRMED which is current)", CHECKED),
+    "RDS_PROXY_BORROW_TIMEOUT_ERROR": ("UNCONFIRMED: the MySQL error number the proxy returns on a borrow timeout",
+                                       CHECKED),
+    "RDS_PROXY_BORROW_TIMEOUT_MESSAGE": ("error text reported by clients of RDS Proxy on a borrow timeout "
+                                         "(sequelize issue 14433, 2022); exact wording UNCONFIRMED", CHECKED),
+    "RDS_PROXY_MAX_CLIENT_CONNECTIONS": ("UNCONFIRMED labkit assumption: AWS documents no client-connection "
+                                         "limit figure; large on purpose", CHECKED),
+    "RDS_PROXY_HANDSHAKE_S": ("UNCONFIRMED labkit assumption: same order as DB_HANDSHAKE_S", CHECKED),
+    "RDS_PROXY_OVERHEAD_S": ("UNCONFIRMED labkit assumption: RDS Proxy adds a little latency per statement", CHECKED),
+    "SERVER_POOL_TIMEOUT_S": ("SQLAlchemy QueuePool pool_timeout and HikariCP connectionTimeout: 30 s by default",
+                              CHECKED),
+})

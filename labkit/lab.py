@@ -228,6 +228,33 @@ class Lab(EventSourcesMixin):
         _refuse_inside_handler("lab.reference_service()")
         return self.services.reference_service(name, data, **options)
 
+    def database(self, name="db", **options):
+        """Create a simulated MySQL-style database that handlers reach with
+        ``pymysql.connect(host=db.host, ...)``. Options: ``max_connections``, ``vcpus``,
+        ``query_cpu_s``, ``handshake_s``, ``auth_cpu_s``, ``network_rtt_s``, ``user``,
+        ``password``, ``database``, ``host`` (see ``labkit.services.database``)."""
+        _refuse_inside_handler("lab.database()")
+        from .services.database import DatabaseServer
+        return self.services.add_database(DatabaseServer(name, account=self.account, seed=self.seed,
+                                                         region=self.account.region, **options))
+
+    def db_proxy(self, database, name="proxy", **options):
+        """Put an RDS-Proxy-style endpoint in front of ``database``; handlers connect to
+        ``proxy.host``. Options: ``max_connections_percent``, ``connection_borrow_timeout_s``,
+        ``max_client_connections``, ``handshake_s``, ``overhead_s``, ``host``
+        (see ``labkit.services.proxy``)."""
+        _refuse_inside_handler("lab.db_proxy()")
+        from .services.proxy import DatabaseProxy
+        return self.services.add_database(DatabaseProxy(database, name, region=self.account.region, **options))
+
+    def traditional_server(self, database, handler=None, **options):
+        """The traditional baseline: ``processes`` (5) worker processes with a pool of
+        ``pool_size`` (10) connections each, serving ``handler(event, conn)`` without Lambda;
+        ``server.serve(workload)`` runs it (see ``labkit.services.pool``)."""
+        _refuse_inside_handler("lab.traditional_server()")
+        from .services.pool import TraditionalServer
+        return TraditionalServer(self, database, handler=handler, **options)
+
     # -- drivers ---------------------------------------------------------------------
     def _next_event_id(self):
         self._events += 1

@@ -72,9 +72,9 @@ class Activation:
     """One run of handler-module code (an init, or an invocation) in its own greenlet."""
 
     __slots__ = ("lab", "env", "speed", "glet", "killed", "log", "request_id", "capacity", "vcpus", "cpu",
-                 "deadline", "children")
+                 "deadline", "children", "environment")
 
-    def __init__(self, lab, speed, log, request_id=None, capacity=None, vcpus=1):
+    def __init__(self, lab, speed, log, request_id=None, capacity=None, vcpus=1, environment=None):
         self.lab, self.env, self.speed = lab, lab.env, speed
         self.glet = None
         self.killed = False
@@ -85,10 +85,12 @@ class Activation:
         self.cpu = None                # a CpuScheduler once the code starts threads
         self.deadline = None
         self.children = []             # worker threads (labkit.concurrency)
+        self.environment = environment  # the ExecutionEnvironment running this code (None: not Lambda)
 
     def spawn(self, fn):
         """Run ``fn()`` in a new worker thread of this activation, sharing its CPU and deadline."""
-        worker = Activation(self.lab, self.speed, self.log, self.request_id, self.capacity, self.vcpus)
+        worker = Activation(self.lab, self.speed, self.log, self.request_id, self.capacity, self.vcpus,
+                            self.environment)
         worker.cpu = self.cpu
         self.children.append(worker)
         self.env.process(self.lab._run_code(worker, fn, (), self.deadline))
@@ -131,7 +133,7 @@ class ExecutionEnvironment:
     """One execution environment: its module namespace, ``/tmp``, log stream and state."""
 
     __slots__ = ("id", "function", "provisioned", "namespace", "needs_init", "busy", "freed_at",
-                 "created_at", "reclaimed_at", "log_stream_name", "invocations")
+                 "created_at", "reclaimed_at", "log_stream_name", "invocations", "resources")
 
     def __init__(self, env_id, function, provisioned, namespace, created_at, log_stream_name):
         self.id, self.function, self.provisioned = env_id, function, provisioned
@@ -143,6 +145,20 @@ class ExecutionEnvironment:
         self.reclaimed_at = None
         self.log_stream_name = log_stream_name
         self.invocations = 0
+        # What the environment's process holds open (database connections, ...): each has
+        # ``release(time_s, reason)`` and is released when the process goes (reset, reclaim).
+        self.resources = {}
+
+    def hold(self, resource):
+        self.resources[resource] = None
+
+    def drop(self, resource):
+        self.resources.pop(resource, None)
+
+    def release_resources(self, time_s, reason):
+        held, self.resources = list(self.resources), {}
+        for r in held:
+            r.release(time_s, reason)
 
 
 class Function:
@@ -262,12 +278,13 @@ class Account:
         ee.namespace._log_sink = log.append    # module-level print() needs somewhere to go
         yield self.env.timeout(fn.config.runtime_init_ms / 1000)
         # Provisioned init is not bound by the 10 s on-demand limit (max(130 s, timeout) on AWS).
-        status, value = yield from self._run_code(Activation(self, fn.config.single_thread_speed, log),
+        status, value = yield from self._run_code(Activation(self, fn.config.single_thread_speed, log, environment=ee),
                                                   ee.namespace.run_init, (), self.env.now + max(130.0, fn.config.timeout_s))
         if status != _OK:
             # As on AWS, a learner's failing init makes the allocation fail (it must not crash the
             # simulation): the environment never serves, so requests spill over to on-demand
             # environments and report the init error there.
+            ee.release_resources(self.env.now, "reset")
             ee.namespace.reset()
             self.lifecycle.append((self.env.now, ee.id, fn.name, "init_failed", None))
             return
@@ -302,6 +319,7 @@ class Account:
             while idle and idle[0].freed_at + self.idle_reclaim_s <= now:
                 ee = idle.popleft()
                 ee.reclaimed_at = ee.freed_at + self.idle_reclaim_s
+                ee.release_resources(ee.reclaimed_at, "reclaimed")
                 ee.namespace = None
                 self.lifecycle.append((ee.reclaimed_at, ee.id, f.name, "reclaimed", None))
 
@@ -386,7 +404,7 @@ class Account:
             start_type = "cold"
             if cfg.runtime_init_ms:
                 yield env.timeout(cfg.runtime_init_ms / 1000)
-            status, value = yield from self._run_code(Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus), ns.run_init, (),
+            status, value = yield from self._run_code(Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus, ee), ns.run_init, (),
                                                       start + facts.INIT_LIMIT_S)
             init_ms = (env.now - start) * 1000
             if status == _OK:
@@ -395,6 +413,7 @@ class Account:
             elif status == _KILLED:
                 init_ms = facts.INIT_LIMIT_S * 1000
                 self.init_reports[rid] = f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: timeout"
+                ee.release_resources(env.now, "reset")
                 ns.reset()
             else:
                 etype, emsg = _init_failure(status, value)
@@ -413,7 +432,7 @@ class Account:
             # A suppressed init: init re-runs inside the invoke, under the function timeout.
             if cfg.runtime_init_ms:
                 yield env.timeout(min(cfg.runtime_init_ms / 1000, cfg.timeout_s))
-            status, value = yield from self._run_code(Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus), ns.run_init, (), deadline)
+            status, value = yield from self._run_code(Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus, ee), ns.run_init, (), deadline)
             if status == _OK:
                 ee.needs_init = False
             elif status != _KILLED:
@@ -423,7 +442,7 @@ class Account:
                                     ERROR, etype, emsg, None, reset=True, runtime_error=True, log=log)
         if status == _OK:
             ctx = LambdaContext(self, fn, ns, rid, deadline, ee.log_stream_name)
-            act = Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus)
+            act = Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus, ee)
             status, value = yield from self._run_code(act, ns.handler, (event, ctx), deadline)
             self._stop_children(act)
         reset = runtime_error = False
@@ -464,6 +483,7 @@ class Account:
         now = self.env.now
         ee.invocations += 1
         if reset:
+            ee.release_resources(now, "reset")
             ee.namespace.reset()
             ee.needs_init = True
             self.lifecycle.append((now, ee.id, fn.name, "reset", rid))

@@ -25,7 +25,8 @@ import random
 import uuid
 
 from ..errors import InvalidParameterValueException
-from . import fake_boto3, fake_urllib
+from . import db_client, fake_boto3, fake_urllib
+from . import pool as db_pool
 from .base import CallRecord, records_frame, show
 from .dynamodb import DEFAULT_LATENCY_S as DYNAMODB_LATENCY_S
 from .dynamodb import DynamoDBBackend, DynamoDBError, TableState
@@ -47,14 +48,27 @@ class Services:
         self._ids = random.Random(f"{seed}:service-request-ids")
         self.boto3 = fake_boto3.make_module(self)
         self.urllib, self.urllib_request = fake_urllib.make_modules(self)
+        self.databases = {}              # host -> DatabaseServer or DatabaseProxy (pymysql.connect(host=...))
+        self.pymysql = db_client.make_module(self.databases.get)
 
     def modules(self):
         """The module overrides for ``Account.module_overrides``."""
         return {"boto3": self.boto3, "boto3.session": self.boto3.session,
-                "urllib": self.urllib, "urllib.request": self.urllib_request}
+                "urllib": self.urllib, "urllib.request": self.urllib_request,
+                **db_client.module_map(self.pymysql), **db_pool.DBUTILS_MODULES}
 
     def install(self, overrides):
         overrides.update(self.modules())
+
+    def add_database(self, endpoint):
+        """Make a simulated database or proxy reachable at its host with ``pymysql.connect``."""
+        if endpoint.account is not self.account:
+            raise InvalidParameterValueException("database", endpoint, "a database of this Lab")
+        if endpoint.host in self.databases:
+            raise InvalidParameterValueException("host", endpoint.host, "a host not already used in this Lab")
+        self.databases[endpoint.host] = endpoint
+        db_client.register_kernel_endpoint(endpoint)
+        return endpoint
 
     def next_request_id(self):
         return str(uuid.UUID(int=self._ids.getrandbits(128), version=4)).upper().replace("-", "")[:52]

@@ -36,6 +36,7 @@ Semantics (each pinned by ``tests/test_services.py``):
 
 import copy
 import re
+import zlib
 from collections import Counter
 from decimal import Decimal, Inexact, InvalidOperation, Overflow, Rounded, Underflow
 
@@ -927,7 +928,31 @@ class TableState:
         return self._select(params, list(self._items))
 
     def scan(self, params):
-        return self._select(params, list(self._items))
+        return self._select(params, self._segment(params))
+
+    def _segment(self, params):
+        """Parallel scan: with ``Segment``/``TotalSegments``, only the keys of that segment.
+        DynamoDB splits a table into segments by partition-key hash; labkit uses a stable
+        CRC-32 of the partition key, so an item's segment never depends on the process."""
+        seg, total = params.get("Segment"), params.get("TotalSegments")
+        if seg is None and total is None:
+            return list(self._items)
+        if total is None:
+            raise validation("The TotalSegments parameter is required but was not present in the request "
+                             "when Segment parameter is present")
+        if seg is None:
+            raise validation("The Segment parameter is required but was not present in the request when "
+                             "parameter TotalSegments is present")
+        for name, v, lo, hi in (("totalSegments", total, 1, 1_000_000), ("segment", seg, 0, 999_999)):
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                bound = f"greater than or equal to {lo}" if not isinstance(v, int) or v < lo \
+                    else f"less than or equal to {hi}"
+                raise validation(f"1 validation error detected: Value '{v}' at '{name}' failed to satisfy "
+                                 f"constraint: Member must have value {bound}")
+        if seg >= total:
+            raise validation("The Segment parameter is zero-based and must be less than parameter "
+                             f"TotalSegments: Segment: {seg} is not less than TotalSegments: {total}")
+        return [k for k in self._items if zlib.crc32(repr(k[0]).encode()) % total == seg]
 
     OPERATIONS = {"GetItem": get_item, "PutItem": put_item, "UpdateItem": update_item,
                   "DeleteItem": delete_item, "Query": query, "Scan": scan}

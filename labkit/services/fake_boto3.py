@@ -28,7 +28,7 @@ ConditionalCheckFailedException``) with AWS's codes and messages, and
 ``ParamValidationError`` for unknown or missing parameters.
 
 Supported: ``Table.get_item``, ``put_item``, ``update_item``, ``delete_item``,
-``query``, ``scan``, ``batch_writer()``; the same operations on
+``query``, ``scan`` (also a parallel scan: ``Segment``/``TotalSegments``), ``batch_writer()``; the same operations on
 ``boto3.client("dynamodb")``. A parameter boto3 knows but labkit does not
 simulate raises a ``ValidationException`` that says so. Other AWS services are
 not simulated: ``boto3.client("s3")`` raises ``SimulationError``.
@@ -74,7 +74,8 @@ SUPPORTED = {
               "ExpressionAttributeNames", "ExpressionAttributeValues", "ScanIndexForward", "ConsistentRead",
               "Limit", "ExclusiveStartKey", "ReturnConsumedCapacity"),
     "Scan": ("TableName", "FilterExpression", "ProjectionExpression", "ExpressionAttributeNames",
-             "ExpressionAttributeValues", "ConsistentRead", "Limit", "ExclusiveStartKey", "ReturnConsumedCapacity"),
+             "ExpressionAttributeValues", "ConsistentRead", "Limit", "ExclusiveStartKey", "ReturnConsumedCapacity",
+             "Segment", "TotalSegments"),
 }
 _METHOD = {"GetItem": "get_item", "PutItem": "put_item", "UpdateItem": "update_item",
            "DeleteItem": "delete_item", "Query": "query", "Scan": "scan"}

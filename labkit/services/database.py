@@ -1,0 +1,585 @@
+"""Simulated relational database: the state model of a MySQL-style server (think a small RDS instance).
+
+This module knows nothing of a driver's call shapes; ``labkit.services.db_client``
+(``import pymysql`` in handler code) turns ``conn.cursor().execute(sql, args)``
+into calls here, and ``DatabaseError`` into pymysql's exception classes.
+
+Semantics (each pinned by ``tests/test_database.py``):
+
+* **Connections.** Opening one takes ``handshake_s`` of network time (TCP, TLS
+  and the protocol greeting), then the server decides at one instant: with
+  ``max_connections`` already open it refuses with error 1040 "Too many
+  connections" (and counts the refusal); otherwise the connection counts as
+  open from that instant, and authentication then uses ``auth_cpu_s`` of the
+  server's CPU. Wrong credentials give error 1045 after that. Closing takes no
+  time.
+* **Ownership.** A connection opened by Lambda handler code belongs to its
+  execution environment (the process that holds the socket), whether it was
+  opened in init or in an invocation. It stays open until the code closes it,
+  until Python drops the last reference to the client object (CPython then
+  closes the socket at once: see ``db_client``), or until the environment goes:
+  a reset (timeout, crash) or an idle reclaim closes it at that instant
+  (``close_reason`` ``"reset"`` / ``"reclaimed"``). The server learns of
+  reclaims that happened while it was not looking before every decision, so a
+  reclaimed environment's connection never blocks a newer one.
+* **Queries.** A statement takes one network round trip (``network_rtt_s``)
+  plus its CPU work (``query_cpu_s``, or a function of the SQL) on the server's
+  ``vcpus`` cores, shared equally by every statement and authentication in
+  service (processor sharing, one core at most per statement). Below
+  saturation a statement takes its own CPU time; above it every statement slows
+  down in proportion: query latency grows with load. ``SELECT SLEEP(s)`` holds
+  the connection for ``s`` more seconds without using CPU, as in MySQL.
+* **Data.** Statements run against an in-memory SQLite database at the instant
+  they complete (so MySQL-only syntax beyond the basics is not understood).
+  labkit simplification: every statement takes effect when it completes, as
+  with autocommit; ``COMMIT`` is accepted, and ``ROLLBACK`` after a write in an
+  open transaction raises ``NotSupportedError`` rather than pretend to undo it.
+  ``SHOW STATUS`` / ``SHOW VARIABLES LIKE '...'`` answer a few counters
+  (Threads_connected, Max_used_connections, Connections, Aborted_clients,
+  Aborted_connects, Questions; max_connections).
+* **Outside a simulation** (a notebook cell) a connection or statement takes
+  no time and applies at the Lab's current instant.
+
+Inspection: ``counters()``, ``connections`` (one row per connection),
+``queries`` (one row per statement), ``connection_steps()`` (open
+connections over time), ``metrics(period_s)`` (a CloudWatch-like time series:
+open connections, refusals, queries per second, latency p50/p99, CPU).
+"""
+
+import itertools
+import math
+import re
+import sqlite3
+from collections import namedtuple
+from decimal import Decimal
+
+from .. import bridge, facts
+from ..concurrency import CpuScheduler
+from ..errors import InvalidParameterValueException, SimulationError
+
+Result = namedtuple("Result", "description rows rowcount lastrowid")
+
+CONNECTION_COLUMNS = ("connection_id", "owner", "holder", "function", "opened_in", "request_id", "opened_s",
+                      "closed_s", "close_reason", "queries")
+QUERY_COLUMNS = ("connection_id", "owner", "request_id", "statement", "start_s", "end_s", "latency_ms", "cpu_ms",
+                 "outcome")
+METRIC_COLUMNS = ("time_s", "open_connections", "connections_opened", "connections_closed", "refused",
+                  "queries", "queries_per_s", "latency_p50_ms", "latency_p99_ms", "cpu_utilization")
+
+# Close reasons that MySQL counts as Aborted_clients (the client went without COM_QUIT).
+ABORTED = ("dropped", "reset", "reclaimed", "aborted")
+
+
+class DatabaseError(Exception):
+    """An error the server (or a proxy) returns: MySQL ``errno``, ``message`` and the DB-API
+    class the driver raises for it (``kind``: ``"OperationalError"``, ``"ProgrammingError"`` ...)."""
+
+    def __init__(self, errno, message, kind="OperationalError"):
+        super().__init__(errno, message)
+        self.errno, self.message, self.kind = errno, message, kind
+
+    def __str__(self):
+        return f"({self.errno}, {self.message!r})"
+
+
+def too_many_connections():
+    return DatabaseError(facts.MYSQL_ER_CON_COUNT_ERROR, "Too many connections")
+
+
+def _number(name, value, lo=0.0, integer=False, allow_inf=False):
+    ok = not isinstance(value, bool) and isinstance(value, int if integer else (int, float))
+    if not ok or not value >= lo or (value == math.inf and not allow_inf):
+        kind = "an integer" if integer else "a finite number"
+        raise InvalidParameterValueException(name, value, f"{kind} >= {lo:g}")
+    return value if integer else float(value)
+
+
+def caller():
+    """The running simulated activation, or None (a notebook cell)."""
+    return bridge.current()
+
+
+def hold_for_caller(act, resource):
+    """Tie ``resource`` to the execution environment running ``act`` (if any); return it."""
+    ee = getattr(act, "environment", None) if act is not None else None
+    if ee is not None:
+        ee.hold(resource)
+    return ee
+
+
+# ---------------------------------------------------------------------------------------------
+# Connections
+# ---------------------------------------------------------------------------------------------
+
+class ServerConnection:
+    """The server side of one connection (a MySQL thread): who holds it, when it opened and closed."""
+
+    __slots__ = ("id", "server", "owner", "holder", "environment", "function", "opened_in", "request_id",
+                 "opened_s", "closed_s", "close_reason", "queries", "in_transaction", "wrote", "autocommit",
+                 "user")
+
+    def __init__(self, cid, server, owner, holder, environment, function, opened_in, request_id, opened_s, user):
+        self.id, self.server, self.owner, self.holder = cid, server, owner, holder
+        self.environment, self.function, self.opened_in = environment, function, opened_in
+        self.request_id, self.opened_s, self.user = request_id, opened_s, user
+        self.closed_s = None
+        self.close_reason = None
+        self.queries = 0
+        self.in_transaction = False   # between BEGIN (or a write with autocommit off) and COMMIT
+        self.wrote = False            # a write happened inside the open transaction
+        self.autocommit = True
+
+    @property
+    def open(self):
+        return self.closed_s is None
+
+    # The session interface db_client uses (a proxy's client connection has the same one).
+    def execute(self, sql, args=None):
+        return self.server.execute(self, sql, args)
+
+    def close(self, reason="close"):
+        self.server.close(self, reason)
+
+    def release(self, time_s, reason):
+        """The holding process went (environment reset or reclaimed): close at ``time_s``."""
+        self.server.close(self, reason, time_s=time_s)
+
+    def set_autocommit(self, value):
+        self.autocommit = bool(value)
+
+    def as_dict(self):
+        return {"connection_id": self.id, "owner": self.owner, "holder": self.holder, "function": self.function,
+                "opened_in": self.opened_in, "request_id": self.request_id, "opened_s": self.opened_s,
+                "closed_s": self.closed_s, "close_reason": self.close_reason, "queries": self.queries}
+
+    def __repr__(self):
+        state = "open" if self.open else f"closed ({self.close_reason})"
+        return f"<connection {self.id} to {self.server.name} held by {self.holder or self.owner}: {state}>"
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+# ---------------------------------------------------------------------------------------------
+
+_PARAM = re.compile(r"%\((\w+)\)s|%s|%%")
+_SLEEP = re.compile(r"\bSLEEP\s*\(\s*([0-9]*\.?[0-9]+)\s*\)", re.IGNORECASE)
+_SHOW = re.compile(r"^\s*SHOW\s+(?:GLOBAL\s+|SESSION\s+)?(STATUS|VARIABLES)(?:\s+LIKE\s+'([^']*)')?\s*;?\s*$",
+                   re.IGNORECASE)
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "TRUNCATE")
+_CONTROL = ("BEGIN", "START", "COMMIT", "ROLLBACK", "SET", "SHOW")   # a round trip, no query CPU
+
+
+def statement_verb(sql):
+    """The first keyword of a statement, upper-case (``"SELECT"``, ``"UPDATE"``, ...)."""
+    m = re.match(r"\s*(\w+)", sql)
+    return m.group(1).upper() if m else ""
+
+
+def to_sqlite(sql, args):
+    """pymysql's ``%s`` / ``%(name)s`` placeholders as SQLite's ``?`` / ``:name``."""
+    if args is None:
+        return sql, ()
+    if isinstance(args, dict):
+        values = {k: _value(v) for k, v in args.items()}
+        return _PARAM.sub(lambda m: "%" if m.group(0) == "%%" else f":{m.group(1)}" if m.group(1) else "?", sql), values
+    if not isinstance(args, (list, tuple)):
+        args = (args,)
+    return _PARAM.sub(lambda m: "%" if m.group(0) == "%%" else "?", sql), tuple(_value(v) for v in args)
+
+
+def _value(v):
+    if isinstance(v, Decimal):
+        return float(v)
+    if hasattr(v, "isoformat"):
+        return v.isoformat(sep=" ") if hasattr(v, "hour") and hasattr(v, "day") else v.isoformat()
+    return v
+
+
+class DatabaseServer:
+    """One simulated MySQL-compatible database server (an RDS DB instance).
+
+    ``user``/``password``: the credentials it accepts (None: any). ``query_cpu_s`` is a
+    number of CPU seconds per statement or a function ``(sql, args) -> seconds``.
+    """
+
+    def __init__(self, name="db", *, account=None, seed=0, host=None, max_connections=facts.DB_DEFAULT_MAX_CONNECTIONS,
+                 vcpus=facts.DB_DEFAULT_VCPUS, query_cpu_s=facts.DB_QUERY_CPU_S, handshake_s=facts.DB_HANDSHAKE_S,
+                 auth_cpu_s=facts.DB_AUTH_CPU_S, network_rtt_s=facts.DB_NETWORK_RTT_S, user=None,
+                 password=None, database="app", region="us-east-1"):
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,62}", name):
+            raise InvalidParameterValueException("DBInstanceIdentifier", name,
+                                                 "1-63 letters, digits or hyphens, starting with a letter")
+        self.name = name
+        self.account = account
+        self.env = account.env if account is not None else None
+        self.host = (host or f"{name}.c0labkitsim0.{region}.rds.amazonaws.com").lower()
+        self.port = facts.MYSQL_PORT
+        self.max_connections = _number("max_connections", max_connections, 1, integer=True)
+        self.vcpus = _number("vcpus", vcpus, 1, integer=True)
+        if callable(query_cpu_s):
+            self._query_cpu = query_cpu_s
+        else:
+            q = _number("query_cpu_s", query_cpu_s)
+            self._query_cpu = lambda sql, args: q
+        self.query_cpu_s = query_cpu_s
+        self.handshake_s = _number("handshake_s", handshake_s)
+        self.auth_cpu_s = _number("auth_cpu_s", auth_cpu_s)
+        self.network_rtt_s = _number("network_rtt_s", network_rtt_s)
+        self.user, self.password, self.database = user, password, database
+        self.cpu = CpuScheduler(self.env, self.vcpus) if self.env is not None else None
+        self._sql = sqlite3.connect(":memory:", isolation_level=None)
+        self._sql.create_function("SLEEP", 1, lambda s: 0)
+        self._sql.create_function("NOW", 0, self._now_text)
+        self._ids = itertools.count(1)
+        self.conns = []                 # every ServerConnection, in opening order
+        self.open = {}                  # connection id -> ServerConnection, open now
+        self.peak_open = 0
+        self.refusals = []              # (time_s, owner, holder, function, request_id)
+        self.auth_failures = 0
+        self.query_records = []         # tuples in QUERY_COLUMNS order
+        self._cpu_jobs = 0              # statements/authentications in service now
+        self._cpu_steps = [(self._now(), 0)]   # (time_s, jobs in service) at each change
+
+    def __repr__(self):
+        return (f"<simulated database {self.name}: {len(self.open)}/{self.max_connections} connections, "
+                f"{self.vcpus} vCPUs>")
+
+    # -- time ------------------------------------------------------------------------------------
+    def _now(self):
+        return self.env.now if self.env is not None else 0.0
+
+    def _now_text(self):
+        from datetime import datetime, timezone
+        epoch = self.account.epoch if self.account is not None else 0.0
+        return datetime.fromtimestamp(epoch + self._now(), timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+    def _check_lab(self, act):
+        if act is not None and self.account is not None and act.lab is not self.account:
+            raise SimulationError("a handler called a simulated database that belongs to another Lab")
+
+    def _catch_up(self):
+        """Let the account reclaim environments whose idle time ran out by now (the runtime does
+        this lazily): their connections close at the instant they were reclaimed."""
+        if self.account is not None:
+            self.account.reclaim_idle()
+
+    def _use_cpu(self, act, seconds):
+        """Spend ``seconds`` of this server's CPU (shared by everything in service) for ``act``."""
+        if act is None or seconds <= 0:
+            return
+        ev = self.cpu.request(seconds)
+        self._cpu_change(+1)
+        ev.callbacks.append(lambda _e: self._cpu_change(-1))
+        bridge.wait(ev)
+
+    def _cpu_change(self, delta):
+        self._cpu_jobs += delta
+        now = self._now()
+        if self._cpu_steps[-1][0] == now:
+            self._cpu_steps[-1] = (now, self._cpu_jobs)
+        else:
+            self._cpu_steps.append((now, self._cpu_jobs))
+
+    # -- connections ------------------------------------------------------------------------------
+    def connect(self, user=None, password=None, database=None, *, owner=None, holder=None):
+        """Open a connection for the running code (or a notebook); return its ``ServerConnection``.
+
+        ``owner``/``holder`` name who holds it when that is not the calling execution
+        environment (a proxy, a server process). Raises ``DatabaseError`` 1040 when
+        ``max_connections`` are open, 1045 on wrong credentials."""
+        act = caller()
+        self._check_lab(act)
+        if act is not None and self.handshake_s > 0:
+            bridge.sleep(self.handshake_s)
+        self._catch_up()
+        now = self._now()
+        ee = getattr(act, "environment", None) if act is not None and owner is None else None
+        if owner is None:
+            owner = "lambda" if ee is not None else ("notebook" if act is None else "code")
+        if ee is not None:
+            holder, function = ee.id, ee.function.name
+            opened_in = "init" if ee.needs_init else "invoke"
+        else:
+            function, opened_in = None, None
+        rid = getattr(act, "request_id", None)
+        if len(self.open) >= self.max_connections:
+            self.refusals.append((now, owner, holder, function, rid))
+            raise too_many_connections()
+        conn = ServerConnection(next(self._ids), self, owner, holder, ee, function, opened_in, rid, now, user)
+        self.conns.append(conn)
+        self.open[conn.id] = conn
+        self.peak_open = max(self.peak_open, len(self.open))
+        if ee is not None:
+            ee.hold(conn)
+        try:
+            self._use_cpu(act, self.auth_cpu_s)
+        except bridge.Killed:
+            if ee is None:     # no environment will release it: the half-open connection goes now
+                self.close(conn, "aborted")
+            raise
+        if (self.user is not None and user != self.user) or (self.password is not None and password != self.password):
+            self.auth_failures += 1
+            self.close(conn, "auth_failed")
+            raise DatabaseError(facts.MYSQL_ER_ACCESS_DENIED_ERROR,
+                                f"Access denied for user '{user}'@'10.0.0.1' (using password: "
+                                f"{'YES' if password else 'NO'})")
+        return conn
+
+    def close(self, conn, reason="close", time_s=None):
+        """Close ``conn`` (at ``time_s``, default now). Closing a closed connection does nothing."""
+        if conn.closed_s is not None:
+            return
+        conn.closed_s = self._now() if time_s is None else time_s
+        conn.close_reason = reason
+        self.open.pop(conn.id, None)
+        if conn.environment is not None:
+            conn.environment.drop(conn)
+
+    # -- statements -------------------------------------------------------------------------------
+    def execute(self, conn, sql, args=None):
+        """Run one statement on ``conn``; return a ``Result`` or raise ``DatabaseError``."""
+        if not isinstance(sql, str):
+            raise DatabaseError(1064, "You have an error in your SQL syntax (the query must be a string)",
+                                "ProgrammingError")
+        if conn.closed_s is not None:
+            raise DatabaseError(facts.MYSQL_CR_SERVER_LOST, "Lost connection to MySQL server during query")
+        act = caller()
+        self._check_lab(act)
+        start = self._now()
+        cpu_s = 0.0 if statement_verb(sql) in _CONTROL else float(self._query_cpu(sql, args))
+        outcome = "error"
+        try:
+            if act is not None:
+                if self.network_rtt_s > 0:
+                    bridge.sleep(self.network_rtt_s)
+                self._use_cpu(act, cpu_s)
+                m = _SLEEP.search(sql)
+                if m:
+                    bridge.sleep(float(m.group(1)))
+            if conn.closed_s is not None:
+                raise DatabaseError(facts.MYSQL_CR_SERVER_LOST, "Lost connection to MySQL server during query")
+            result = self._apply(conn, sql, args)
+            outcome = "ok"
+            return result
+        except bridge.Killed:
+            outcome = "abandoned"      # the caller was stopped; the server's work was done anyway
+            raise
+        except DatabaseError as e:
+            outcome = f"error {e.errno}"
+            raise
+        finally:
+            conn.queries += 1
+            end = self._now()
+            self.query_records.append((conn.id, conn.owner, getattr(act, "request_id", None), statement_verb(sql),
+                                       start, end, (end - start) * 1000, cpu_s * 1000, outcome))
+
+    def _apply(self, conn, sql, args):
+        verb = statement_verb(sql)
+        if verb in ("BEGIN", "START"):
+            conn.in_transaction, conn.wrote = True, False
+            return Result(None, [], 0, None)
+        if verb in ("COMMIT", "ROLLBACK"):
+            if verb == "ROLLBACK" and conn.wrote:
+                conn.in_transaction = conn.wrote = False
+                raise DatabaseError(0, "labkit applies every statement when it completes (as with autocommit); "
+                                       "ROLLBACK cannot undo the writes of this transaction", "NotSupportedError")
+            conn.in_transaction = conn.wrote = False
+            return Result(None, [], 0, None)
+        if verb == "SET":
+            m = re.match(r"\s*SET\s+(?:SESSION\s+|@@session\.)?autocommit\s*=\s*(\w+)", sql, re.IGNORECASE)
+            if m:
+                conn.autocommit = m.group(1).upper() in ("1", "ON", "TRUE")
+            return Result(None, [], 0, None)
+        if verb == "SHOW":
+            return self._show(sql)
+        if verb in _WRITE_VERBS and not conn.autocommit:
+            conn.in_transaction = True
+        if verb in _WRITE_VERBS and conn.in_transaction:
+            conn.wrote = True
+        text, values = to_sqlite(sql, args)
+        try:
+            cur = self._sql.execute(text, values)
+        except sqlite3.IntegrityError as e:
+            raise DatabaseError(1062, f"Duplicate entry or constraint failed: {e}", "IntegrityError") from None
+        except sqlite3.OperationalError as e:
+            msg = str(e)
+            if "no such table" in msg:
+                raise DatabaseError(1146, f"Table '{self.database}.{msg.split(':')[-1].strip()}' doesn't exist",
+                                    "ProgrammingError") from None
+            raise DatabaseError(1064, f"You have an error in your SQL syntax: {msg}", "ProgrammingError") from None
+        except (sqlite3.ProgrammingError, sqlite3.InterfaceError) as e:
+            raise DatabaseError(1064, f"Bad statement or parameters: {e}", "ProgrammingError") from None
+        except sqlite3.Error as e:
+            raise DatabaseError(1105, f"Unknown error: {e}", "InternalError") from None
+        description = None
+        rows = []
+        if cur.description is not None:
+            description = tuple((d[0], None, None, None, None, None, True) for d in cur.description)
+            rows = cur.fetchall()
+        rowcount = len(rows) if description is not None else cur.rowcount
+        return Result(description, rows, rowcount, cur.lastrowid if verb in ("INSERT", "REPLACE") else None)
+
+    def _show(self, sql):
+        m = _SHOW.match(sql)
+        if not m:
+            raise DatabaseError(1064, "labkit understands SHOW STATUS / SHOW VARIABLES [LIKE '...'] only",
+                                "ProgrammingError")
+        values = self.status() if m.group(1).upper() == "STATUS" else {"max_connections": self.max_connections}
+        pattern = m.group(2)
+        if pattern is not None:
+            rx = re.compile("^" + re.escape(pattern).replace("%", ".*").replace("_", ".") + "$", re.IGNORECASE)
+            values = {k: v for k, v in values.items() if rx.match(k)}
+        rows = [(k, str(v)) for k, v in values.items()]
+        desc = (("Variable_name",) + (None,) * 5 + (False,), ("Value",) + (None,) * 5 + (True,))
+        return Result(desc, rows, len(rows), None)
+
+    # -- notebook helper -------------------------------------------------------------------------
+    def sql(self, statement, args=None):
+        """Run a statement from a notebook at once, without a connection (to create tables and
+        load data); return the rows (a list of tuples)."""
+        if caller() is not None:
+            raise SimulationError("db.sql() is for notebook set-up; handler code uses pymysql.connect()")
+        text, values = to_sqlite(statement, args)
+        return self._sql.execute(text, values).fetchall()
+
+    # -- inspection -------------------------------------------------------------------------------
+    def status(self):
+        """A few of MySQL's SHOW STATUS counters."""
+        self._catch_up()
+        return {"Threads_connected": len(self.open), "Max_used_connections": self.peak_open,
+                "Connections": len(self.conns) + len(self.refusals),
+                "Aborted_clients": sum(c.close_reason in ABORTED for c in self.conns),
+                "Aborted_connects": len(self.refusals) + self.auth_failures,
+                "Questions": len(self.query_records)}
+
+    def counters(self):
+        """Headline figures: connections open/peak/opened/refused, statements and their latency."""
+        self._catch_up()
+        lat = [r[6] for r in self.query_records if r[8] == "ok"]
+        return {"max_connections": self.max_connections, "open_connections": len(self.open),
+                "peak_connections": self.peak_open, "connections_opened": len(self.conns),
+                "connections_refused": len(self.refusals),
+                "connections_aborted": sum(c.close_reason in ABORTED for c in self.conns),
+                "queries": len(self.query_records),
+                "query_errors": sum(r[8] != "ok" for r in self.query_records),
+                "latency_p50_ms": _pct(lat, 50), "latency_p99_ms": _pct(lat, 99)}
+
+    def latency_ms(self, q):
+        """The ``q``-th percentile (0-100) of successful statement latency, in ms (None if none)."""
+        return _pct([r[6] for r in self.query_records if r[8] == "ok"], q)
+
+    @property
+    def connections(self):
+        """One row per connection ever opened (``CONNECTION_COLUMNS``); ``closed_s`` NaN while open."""
+        import pandas as pd
+        self._catch_up()
+        return pd.DataFrame([c.as_dict() for c in self.conns], columns=list(CONNECTION_COLUMNS))
+
+    @property
+    def queries(self):
+        """One row per statement (``QUERY_COLUMNS``); ``outcome`` ``"ok"``, ``"error <errno>"``
+        or ``"abandoned"`` (the caller was stopped while the server worked on it)."""
+        import pandas as pd
+        return pd.DataFrame(self.query_records, columns=list(QUERY_COLUMNS))
+
+    @property
+    def refused(self):
+        import pandas as pd
+        return pd.DataFrame(self.refusals, columns=["time_s", "owner", "holder", "function", "request_id"])
+
+    def connection_steps(self):
+        """Open connections over time: (time_s, open) after each change, as a DataFrame."""
+        import pandas as pd
+        self._catch_up()
+        times, values = _steps(self.conns)
+        return pd.DataFrame({"time_s": times, "open_connections": values})
+
+    def metrics(self, period_s=1.0, t0=0.0, t1=None):
+        """A time series per period (``METRIC_COLUMNS``): open connections (the maximum in the
+        period, like CloudWatch's DatabaseConnections Maximum), connections opened, closed and
+        refused, statements completed and per second, their latency p50/p99 (ms) and CPU
+        utilisation (0-1)."""
+        import numpy as np
+        import pandas as pd
+        _number("period_s", period_s, 1e-9)
+        self._catch_up()
+        t1 = self._now() if t1 is None else t1
+        n = max(1, int(math.ceil((t1 - t0) / period_s - 1e-9)))
+        edges = [t0 + k * period_s for k in range(n + 1)]
+        times, values = _steps(self.conns)
+        rows = []
+        q_end = np.array([r[5] for r in self.query_records]) if self.query_records else np.zeros(0)
+        q_lat = np.array([r[6] for r in self.query_records]) if self.query_records else np.zeros(0)
+        q_ok = np.array([r[8] == "ok" for r in self.query_records], dtype=bool)
+        opened = np.array([c.opened_s for c in self.conns])
+        closed = np.array([c.closed_s for c in self.conns if c.closed_s is not None])
+        refused = np.array([r[0] for r in self.refusals])
+        for k in range(n):
+            a, b = edges[k], edges[k + 1]
+            last = k == n - 1
+
+            def within(x, a=a, b=b, last=last):
+                return (x >= a) & ((x <= b) if last else (x < b))
+            peak = _max_in(times, values, a, b)
+            sel = within(q_end) & q_ok if len(q_end) else np.zeros(0, dtype=bool)
+            lat = q_lat[sel] if len(q_end) else q_lat
+            nq = int(within(q_end).sum()) if len(q_end) else 0
+            rows.append((a, peak, int(within(opened).sum()) if len(opened) else 0,
+                         int(within(closed).sum()) if len(closed) else 0,
+                         int(within(refused).sum()) if len(refused) else 0,
+                         nq, nq / period_s,
+                         float(np.percentile(lat, 50)) if len(lat) else math.nan,
+                         float(np.percentile(lat, 99)) if len(lat) else math.nan,
+                         self._utilisation(a, b)))
+        return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
+
+    def _utilisation(self, a, b):
+        if b <= a:
+            return 0.0
+        busy = 0.0
+        steps = self._cpu_steps
+        for i, (t, jobs) in enumerate(steps):
+            t_next = steps[i + 1][0] if i + 1 < len(steps) else max(b, t)
+            lo, hi = max(a, t), min(b, t_next)
+            if hi > lo:
+                busy += (hi - lo) * min(jobs, self.vcpus)
+        return busy / ((b - a) * self.vcpus)
+
+
+def _pct(values, q):
+    if not values:
+        return None
+    import numpy as np
+    return round(float(np.percentile(values, q)), 3)
+
+
+def _steps(conns):
+    """The open-connection step function from the connections' open/close times."""
+    events = [(c.opened_s, 1) for c in conns] + [(c.closed_s, -1) for c in conns if c.closed_s is not None]
+    events.sort(key=lambda e: (e[0], e[1]))     # closes before opens at one instant
+    times, values, n = [], [], 0
+    for t, d in events:
+        n += d
+        if times and times[-1] == t:
+            values[-1] = n
+        else:
+            times.append(t)
+            values.append(n)
+    return times, values
+
+
+def _max_in(times, values, a, b):
+    """Maximum of a step function on [a, b]: its value at a, and every step inside."""
+    import bisect
+    i = bisect.bisect_right(times, a) - 1
+    peak = values[i] if i >= 0 else 0
+    j = i + 1
+    while j < len(times) and times[j] <= b:
+        peak = max(peak, values[j])
+        j += 1
+    return peak
+
+
+__all__ = ["DatabaseServer", "DatabaseError", "ServerConnection", "Result", "CONNECTION_COLUMNS",
+           "QUERY_COLUMNS", "METRIC_COLUMNS", "statement_verb", "to_sqlite", "too_many_connections",
+           "hold_for_caller"]

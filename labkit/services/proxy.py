@@ -1,0 +1,325 @@
+"""Simulated RDS Proxy: many client connections multiplexed onto a few database connections.
+
+Handlers reach a proxy exactly as they reach the database, with
+``pymysql.connect(host=proxy.host, ...)`` (see ``db_client``); only the host
+differs. Semantics (each pinned by ``tests/test_database.py``):
+
+* **Client connections.** Opening one takes ``handshake_s`` (client to proxy;
+  the proxy checks the credentials itself, without the database). The proxy
+  accepts up to ``max_client_connections`` (large; beyond it, error 1040 from
+  the proxy). Like any connection, a client connection belongs to the execution
+  environment that opened it: it goes when the code closes it, when Python drops
+  it, or when the environment is reset or reclaimed.
+* **Database connections.** At most ``pool_limit = max_connections x
+  MaxConnectionsPercent / 100`` (rounded down, at least 1), opened on demand by
+  the proxy (paying the database's handshake and authentication, in the time of
+  the statement that needed it) and then kept: they show in
+  ``database.connections`` with owner ``"proxy"``. labkit simplification:
+  ``MaxIdleConnectionsPercent`` and ``IdleClientTimeout`` are not modelled (idle
+  database connections stay open; idle clients are not cut off).
+* **Multiplexing.** Each statement borrows a database connection for its own
+  duration and gives it back (transaction-level reuse), so many clients share a
+  few connections. Inside a transaction (``BEGIN`` ... ``COMMIT``, or from a write
+  while autocommit is off until ``COMMIT``) the client keeps its connection until
+  the transaction ends. **Pinning**: ``SET`` (other than ``autocommit``),
+  ``LOCK TABLES``, ``CREATE TEMPORARY TABLE`` and ``PREPARE`` tie the
+  connection to that client until it disconnects, as RDS Proxy does for session
+  state it cannot track.
+* **Borrow wait and timeout.** With every database connection busy (or the
+  database refusing new ones), a statement waits in a first-come queue. After
+  ``connection_borrow_timeout_s`` (``ConnectionBorrowTimeout``, default 120 s;
+  0 waits without limit) it fails with
+  ``OperationalError(9501, "Timed-out waiting to acquire database connection")``.
+  The wait of every borrow is recorded (``DatabaseConnectionsBorrowLatency``).
+* **Overhead.** Each statement through the proxy takes ``overhead_s`` longer.
+"""
+
+import itertools
+import math
+import re
+from collections import deque
+
+from .. import bridge, facts
+from ..errors import InvalidParameterValueException
+from .database import DatabaseError, _pct, _steps, _max_in, caller, hold_for_caller, too_many_connections
+
+_PIN = re.compile(r"\s*(SET\s+(?!(?:SESSION\s+|@@session\.)?autocommit\b)|LOCK\s+TABLES?\b|"
+                  r"CREATE\s+TEMPORARY\s+TABLE\b|PREPARE\b)", re.IGNORECASE)
+
+CLIENT_COLUMNS = ("client_connection_id", "owner", "holder", "function", "request_id", "opened_s", "closed_s",
+                  "close_reason", "statements", "pinned")
+BORROW_COLUMNS = ("time_s", "wait_ms", "outcome", "client_connection_id", "request_id")
+PROXY_METRIC_COLUMNS = ("time_s", "client_connections", "database_connections", "borrows", "borrow_timeouts",
+                        "borrow_wait_p99_ms")
+
+
+def borrow_timeout_error():
+    return DatabaseError(facts.RDS_PROXY_BORROW_TIMEOUT_ERROR, facts.RDS_PROXY_BORROW_TIMEOUT_MESSAGE)
+
+
+class ProxyClientConnection:
+    """One client connection to the proxy (the session a handler holds)."""
+
+    __slots__ = ("id", "proxy", "owner", "holder", "environment", "function", "request_id", "opened_s",
+                 "closed_s", "close_reason", "statements", "held", "pinned", "autocommit")
+
+    def __init__(self, cid, proxy, owner, holder, environment, function, request_id, opened_s):
+        self.id, self.proxy, self.owner, self.holder = cid, proxy, owner, holder
+        self.environment, self.function, self.request_id, self.opened_s = environment, function, request_id, opened_s
+        self.closed_s = self.close_reason = None
+        self.statements = 0
+        self.held = None          # the database connection kept for a transaction or pinned session
+        self.pinned = False
+        self.autocommit = True
+
+    def execute(self, sql, args=None):
+        return self.proxy.execute(self, sql, args)
+
+    def close(self, reason="close"):
+        self.proxy.close(self, reason)
+
+    def release(self, time_s, reason):
+        self.proxy.close(self, reason, time_s=time_s)
+
+    def set_autocommit(self, value):
+        self.autocommit = bool(value)
+
+    def as_dict(self):
+        return {"client_connection_id": self.id, "owner": self.owner, "holder": self.holder,
+                "function": self.function, "request_id": self.request_id, "opened_s": self.opened_s,
+                "closed_s": self.closed_s, "close_reason": self.close_reason, "statements": self.statements,
+                "pinned": self.pinned}
+
+
+class DatabaseProxy:
+    """An RDS-Proxy-style endpoint in front of one ``DatabaseServer``."""
+
+    def __init__(self, database, name="proxy", *, host=None,
+                 max_connections_percent=facts.RDS_PROXY_DEFAULT_MAX_CONNECTIONS_PERCENT,
+                 connection_borrow_timeout_s=facts.RDS_PROXY_DEFAULT_BORROW_TIMEOUT_S,
+                 max_client_connections=facts.RDS_PROXY_MAX_CLIENT_CONNECTIONS,
+                 handshake_s=facts.RDS_PROXY_HANDSHAKE_S, overhead_s=facts.RDS_PROXY_OVERHEAD_S, region="us-east-1"):
+        from .database import DatabaseServer
+        if not isinstance(database, DatabaseServer):
+            raise InvalidParameterValueException("TargetGroup", database, "a simulated database (lab.database(...))")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,62}", name):
+            raise InvalidParameterValueException("DBProxyName", name,
+                                                 "1-63 letters, digits or hyphens, starting with a letter")
+        lo, hi = facts.RDS_PROXY_MAX_CONNECTIONS_PERCENT_RANGE
+        if isinstance(max_connections_percent, bool) or not isinstance(max_connections_percent, int) \
+                or not lo <= max_connections_percent <= hi:
+            raise InvalidParameterValueException("MaxConnectionsPercent", max_connections_percent,
+                                                 f"an integer from {lo} to {hi}")
+        lo, hi = facts.RDS_PROXY_BORROW_TIMEOUT_S_RANGE
+        if isinstance(connection_borrow_timeout_s, bool) or not isinstance(connection_borrow_timeout_s, (int, float)) \
+                or not lo <= connection_borrow_timeout_s <= hi:
+            raise InvalidParameterValueException("ConnectionBorrowTimeout", connection_borrow_timeout_s,
+                                                 f"seconds from {lo} to {hi} (0: wait without limit)")
+        for pname, v in (("max_client_connections", max_client_connections),):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InvalidParameterValueException(pname, v, "an integer >= 1")
+        for pname, v in (("handshake_s", handshake_s), ("overhead_s", overhead_s)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf:
+                raise InvalidParameterValueException(pname, v, "a finite number of seconds >= 0")
+        self.name, self.database = name, database
+        self.account, self.env = database.account, database.env
+        self.host = (host or f"{name}.proxy-c0labkitsim0.{region}.rds.amazonaws.com").lower()
+        self.max_connections_percent = max_connections_percent
+        self.pool_limit = max(1, database.max_connections * max_connections_percent // 100)
+        self.connection_borrow_timeout_s = float(connection_borrow_timeout_s)
+        self.max_client_connections = max_client_connections
+        self.handshake_s, self.overhead_s = float(handshake_s), float(overhead_s)
+        self._ids = itertools.count(1)
+        self.clients = []            # every ProxyClientConnection
+        self.open_clients = {}
+        self.client_refusals = []    # time_s of refused client connections
+        self.idle = []               # database connections free to borrow (most recently returned last)
+        self.db_conns = []           # database connections the proxy opened
+        self._opening = 0
+        self.waiters = deque()       # simpy events of statements waiting to borrow
+        self.borrow_records = []     # tuples in BORROW_COLUMNS order
+
+    def __repr__(self):
+        return (f"<simulated RDS Proxy {self.name} -> {self.database.name}: {len(self.open_clients)} clients, "
+                f"{len(self._db_open())}/{self.pool_limit} database connections>")
+
+    def _now(self):
+        return self.env.now if self.env is not None else 0.0
+
+    def _db_open(self):
+        return [c for c in self.db_conns if c.closed_s is None]
+
+    # -- client connections -------------------------------------------------------------------
+    def connect(self, user=None, password=None, database=None):
+        act = caller()
+        self.database._check_lab(act)
+        if act is not None and self.handshake_s > 0:
+            bridge.sleep(self.handshake_s)
+        self.database._catch_up()
+        now = self._now()
+        if len(self.open_clients) >= self.max_client_connections:
+            self.client_refusals.append(now)
+            raise too_many_connections()
+        db = self.database
+        if (db.user is not None and user != db.user) or (db.password is not None and password != db.password):
+            raise DatabaseError(facts.MYSQL_ER_ACCESS_DENIED_ERROR,
+                                f"Access denied for user '{user}' (using password: {'YES' if password else 'NO'})")
+        ee = getattr(act, "environment", None) if act is not None else None
+        owner = "lambda" if ee is not None else ("notebook" if act is None else "code")
+        c = ProxyClientConnection(next(self._ids), self, owner, ee.id if ee is not None else None,
+                                  ee, ee.function.name if ee is not None else None,
+                                  getattr(act, "request_id", None), now)
+        self.clients.append(c)
+        self.open_clients[c.id] = c
+        hold_for_caller(act, c)
+        return c
+
+    def close(self, c, reason="close", time_s=None):
+        if c.closed_s is not None:
+            return
+        c.closed_s = self._now() if time_s is None else time_s
+        c.close_reason = reason
+        self.open_clients.pop(c.id, None)
+        if c.environment is not None:
+            c.environment.drop(c)
+        if c.held is not None:
+            conn, c.held = c.held, None
+            conn.in_transaction = conn.wrote = False   # the session ended: its transaction is over
+            self._give_back(conn)
+
+    # -- statements -----------------------------------------------------------------------------
+    def execute(self, c, sql, args=None):
+        if c.closed_s is not None:
+            raise DatabaseError(facts.MYSQL_CR_SERVER_LOST, "Lost connection to MySQL server during query")
+        act = caller()
+        if act is not None and self.overhead_s > 0:
+            bridge.sleep(self.overhead_s)
+        conn = c.held
+        if conn is None or conn.closed_s is not None:
+            conn = self._borrow(c, act)
+        c.held = conn
+        c.statements += 1
+        conn.autocommit = c.autocommit
+        try:
+            return conn.execute(sql, args)
+        finally:
+            c.autocommit = conn.autocommit
+            if isinstance(sql, str) and _PIN.match(sql):
+                c.pinned = True
+            if c.closed_s is None and not (c.pinned or conn.in_transaction):
+                c.held = None
+                self._give_back(conn)
+
+    def _borrow(self, c, act):
+        self.database._catch_up()
+        start = self._now()
+        rid = getattr(act, "request_id", None)
+        if self.idle:
+            conn = self.idle.pop()
+            self.borrow_records.append((start, 0.0, "ok", c.id, rid))
+            return conn
+        if len(self._db_open()) + self._opening < self.pool_limit:
+            self._opening += 1
+            try:
+                conn = self.database.connect(self.database.user, self.database.password, owner="proxy",
+                                             holder=self.name)
+            except DatabaseError as e:
+                if e.errno != facts.MYSQL_ER_CON_COUNT_ERROR:
+                    raise
+                conn = None     # the database is full: wait for one of ours to come back
+            finally:
+                self._opening -= 1
+            if conn is not None:
+                self.db_conns.append(conn)
+                self.borrow_records.append((start, (self._now() - start) * 1000, "ok", c.id, rid))
+                return conn
+        if act is None:       # a notebook cell cannot wait for simulated time to pass
+            self.borrow_records.append((start, 0.0, "timeout", c.id, rid))
+            raise borrow_timeout_error()
+        env = self.env
+        waiter = env.event()
+        self.waiters.append(waiter)
+        timeout = self.connection_borrow_timeout_s
+        try:
+            bridge.wait(env.any_of([waiter, env.timeout(timeout)]) if timeout > 0 else waiter)
+        except bridge.Killed:
+            if waiter.triggered:
+                self._give_back(waiter.value)
+            else:
+                self.waiters.remove(waiter)
+            raise
+        wait_ms = (self._now() - start) * 1000
+        if waiter.triggered:
+            self.borrow_records.append((start, wait_ms, "ok", c.id, rid))
+            return waiter.value
+        self.waiters.remove(waiter)
+        self.borrow_records.append((start, wait_ms, "timeout", c.id, rid))
+        raise borrow_timeout_error()
+
+    def _give_back(self, conn):
+        if conn.closed_s is not None:
+            return
+        while self.waiters:
+            w = self.waiters.popleft()
+            if not w.triggered:
+                w.succeed(conn)
+                return
+        self.idle.append(conn)
+
+    # -- inspection ------------------------------------------------------------------------------
+    def counters(self):
+        self.database._catch_up()
+        waits = [r[1] for r in self.borrow_records if r[2] == "ok"]
+        db_times, db_values = _steps(self.db_conns)
+        return {"pool_limit": self.pool_limit,
+                "client_connections_open": len(self.open_clients),
+                "client_connections_peak": max(_steps(self.clients)[1], default=0),
+                "client_connections_opened": len(self.clients),
+                "client_connections_refused": len(self.client_refusals),
+                "database_connections_open": len(self._db_open()),
+                "database_connections_peak": max(db_values, default=0),
+                "borrows": len(self.borrow_records),
+                "borrow_timeouts": sum(r[2] == "timeout" for r in self.borrow_records),
+                "borrow_wait_p50_ms": _pct(waits, 50), "borrow_wait_p99_ms": _pct(waits, 99),
+                "pinned_clients": sum(c.pinned for c in self.clients),
+                "waiting_now": sum(not w.triggered for w in self.waiters)}
+
+    @property
+    def client_connections(self):
+        import pandas as pd
+        self.database._catch_up()
+        return pd.DataFrame([c.as_dict() for c in self.clients], columns=list(CLIENT_COLUMNS))
+
+    @property
+    def borrows(self):
+        """One row per borrow (``BORROW_COLUMNS``): when it started, how long it waited (ms),
+        ``"ok"`` or ``"timeout"``."""
+        import pandas as pd
+        return pd.DataFrame(self.borrow_records, columns=list(BORROW_COLUMNS))
+
+    def metrics(self, period_s=1.0, t0=0.0, t1=None):
+        """Per period: client and database connections (maximum), borrows started, borrow
+        timeouts, and the p99 borrow wait (ms) of the borrows that succeeded."""
+        import numpy as np
+        import pandas as pd
+        self.database._catch_up()
+        t1 = self._now() if t1 is None else t1
+        n = max(1, int(math.ceil((t1 - t0) / period_s - 1e-9)))
+        ct, cv = _steps(self.clients)
+        dt, dv = _steps(self.db_conns)
+        start = np.array([r[0] for r in self.borrow_records])
+        wait = np.array([r[1] for r in self.borrow_records])
+        ok = np.array([r[2] == "ok" for r in self.borrow_records], dtype=bool)
+        rows = []
+        for k in range(n):
+            a, b = t0 + k * period_s, t0 + (k + 1) * period_s
+            inside = (start >= a) & ((start <= b) if k == n - 1 else (start < b)) if len(start) else np.zeros(0, bool)
+            w = wait[inside & ok] if len(start) else wait
+            rows.append((a, _max_in(ct, cv, a, b), _max_in(dt, dv, a, b), int(inside.sum()),
+                         int((inside & ~ok).sum()) if len(start) else 0,
+                         float(np.percentile(w, 99)) if len(w) else math.nan))
+        return pd.DataFrame(rows, columns=list(PROXY_METRIC_COLUMNS))
+
+
+__all__ = ["DatabaseProxy", "ProxyClientConnection", "borrow_timeout_error", "CLIENT_COLUMNS", "BORROW_COLUMNS",
+           "PROXY_METRIC_COLUMNS"]
