@@ -133,7 +133,9 @@ class Run:
         billed_gb_s = float((ran["memory_mb"] / 1024 * ran["billed_duration_ms"] / 1000).sum())
         calls = df["event_id"].nunique()
         throttles = int((df["outcome"] == "throttled").sum())
-        final = df.drop_duplicates("event_id", keep="last")
+        throttle_failed = self.events
+        throttle_failed = throttle_failed[(throttle_failed["state"] == "failed")
+                                          & throttle_failed["reason"].str.endswith("LimitExceeded", na=False)]
         return {
             "calls": int(calls),
             "invocations": int(len(ran)),
@@ -141,7 +143,7 @@ class Run:
             "errors": int(df["outcome"].isin(["error", "timeout"]).sum()),
             "timeouts": int((df["outcome"] == "timeout").sum()),
             "throttles": throttles,
-            "calls_failed_by_throttling": int((final["outcome"] == "throttled").sum()),
+            "calls_failed_by_throttling": int(len(throttle_failed)),
             "cold_starts": int(ran["cold"].sum()),
             "environments": int(ran["environment_id"].nunique()),
             "max_concurrency": metrics.max_concurrency(df),

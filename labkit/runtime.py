@@ -450,7 +450,9 @@ class Account:
             outcome, response = SUCCESS, value
             try:
                 if type(value) not in _PLAIN_JSON:
-                    json.dumps(value)
+                    # Serialised when the handler returns, as the runtime does: later changes to
+                    # a module-level object must not rewrite an earlier caller's answer.
+                    response = json.loads(json.dumps(value))
             except (TypeError, ValueError) as e:
                 outcome, response = ERROR, None
                 error_type, error_message = "Runtime.MarshalError", f"Unable to marshal response: {e}"

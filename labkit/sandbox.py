@@ -20,6 +20,7 @@ AWS they would not be); keep per-environment state in the handler's module.
 """
 
 import builtins
+import hashlib
 import inspect
 import linecache
 import os
@@ -41,17 +42,17 @@ IMPORT_MODULE_ERROR = "Runtime.ImportModuleError"
 HANDLER_NOT_FOUND = "Runtime.HandlerNotFound"
 SYNTAX_ERROR = "Runtime.UserCodeSyntaxError"
 
-_source_counter = 0
 
 
 class HandlerCode:
     """A handler's module source, compiled once, ready to initialise environments."""
 
     def __init__(self, source, filename=None, handler_name="handler", module_name="lambda_function"):
-        global _source_counter
         if filename is None:
-            _source_counter += 1
-            filename = f"<lambda:{module_name}:{_source_counter}>"
+            # Named by content, so re-deploying the same text (a widget re-running a
+            # simulation) reuses one linecache entry instead of adding one each time.
+            digest = hashlib.sha1(source.encode()).hexdigest()[:10]
+            filename = f"<lambda:{module_name}:{digest}>"
             linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         self.source, self.filename = source, filename
         self.handler_name, self.module_name = handler_name, module_name

@@ -109,8 +109,9 @@ def test_throttles_back_off_exponentially_and_do_not_use_retry_attempts():
     second = [r for r in lab.account.rows if r[2] == "evt-1"]
     throttled = [r for r in second if r[17] == "throttled"]
     times = [r[10] for r in second]
-    gaps = [round(b - a, 6) for a, b in zip(times, times[1:])]
-    assert gaps[:5] == [1.0, 2.0, 4.0, 8.0, 16.0][:len(gaps[:5])]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    for k, gap in enumerate(gaps[:5]):   # each wait lies in the upper half of its exponential step
+        assert 0.5 * 2 ** k <= gap <= 2 ** k + 1e-9
     assert len(throttled) >= 4
     assert ledger.state("evt-1") == "succeeded"   # throttles did not exhaust MaximumRetryAttempts=0
     assert q.records["evt-1"]["throttles"] == len(throttled)
@@ -120,12 +121,14 @@ def test_throttle_backoff_is_capped_at_five_minutes_and_event_age_expires():
     fail = DestinationQueue("failures")
     lab, fn, ledger, q = _setup(SLOW, AsyncConfig(maximum_event_age_s=1200, on_failure=fail),
                                 reserved_concurrency=1, timeout_s=900)
-    _send(lab, q, [{"n": 0, "s": 899.0}, {"n": 1, "s": 899.0}, {"n": 2}])
+    _send(lab, q, [{"n": 0, "s": 899.0}, {"n": 1, "s": 899.0}, {"n": 2, "s": 899.0}])
     lab.account.env.run(until=5000)
-    third = [r[10] for r in lab.account.rows if r[2] == "evt-2"]
-    gaps = [b - a for a, b in zip(third, third[1:])]
-    assert max(gaps) <= facts.ASYNC_THROTTLE_BACKOFF_S[1] + 1e-9
-    assert ledger.states["evt-2"][0:2] == ["failure_destination", "EventAgeExceeded"]
+    for eid in ("evt-1", "evt-2"):
+        times = [r[10] for r in lab.account.rows if r[2] == eid]
+        assert max(b - a for a, b in zip(times, times[1:])) <= facts.ASYNC_THROTTLE_BACKOFF_S[1] + 1e-9
+    # One function slot, three 15-minute events, events may be 20 minutes old: one cannot make it.
+    expired = [e for e in ("evt-1", "evt-2") if ledger.states[e][:2] == ["failure_destination", "EventAgeExceeded"]]
+    assert len(expired) == 1
     assert fail.messages[-1].body["requestContext"]["condition"] == "EventAgeExceeded"
 
 

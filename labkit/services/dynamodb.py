@@ -996,7 +996,7 @@ class DynamoDBBackend:
         start = self.clock.now()
         rid = self.clock.spend(table.latency if table is not None else self._unknown)
         now = self.clock.now()
-        target = params.get("Key") or (params.get("Item") and table and _safe_key(table, params["Item"]))
+        target = params.get("Key") or (params.get("Item") and table is not None and _safe_key(table, params["Item"]))
         if table is None:
             self._record(start, now, rid, table_name, operation, target, "ResourceNotFoundException", params, None)
             raise DynamoDBError("ResourceNotFoundException", "Requested resource not found")
