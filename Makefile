@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # (No MPLBACKEND for notebooks: ipykernel picks its inline backend only when it is unset.)
 TESTENV := LABKIT_NO_PROGRESS=1 PYTHONHASHSEED=0
 
-.PHONY: setup lab test unit notebooks bench clean
+.PHONY: setup lab test unit notebooks execute bench clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,14 @@ unit: setup
 
 notebooks: setup
 	$(TESTENV) $(PY) -m pytest -q --nbval --nbval-current-env notebooks
+
+# Re-execute notebooks in place, the way their stored outputs were made (maintainers):
+#   make execute            every lesson      make execute NB=02      one lesson
+NB ?= *
+execute: setup
+	cd notebooks && for nb in $(NB)*.ipynb; do \
+	  $(TESTENV) ../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.record_timing=False "$$nb" || exit 1; done
 
 bench: setup
 	$(PY) bench/run_all.py

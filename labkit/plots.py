@@ -166,7 +166,8 @@ class RunPlots:
                 ax = _new_axes((STYLE["figsize"][0], float(np.clip(1.3 + 0.3 * n, 2.6, 7.0))))
             t0, t1 = _window(run)
             colors = STYLE["colors"]
-            ax.set_xlim(t0, t1)
+            pad = 0.01 * (t1 - t0)   # bars at the very start or end stay off the frame
+            ax.set_xlim(t0 - pad, t1 + pad)
             ax.set_title("Execution environments over time")
             ax.set_xlabel(TIME_LABEL)
             ax.set_ylabel("execution environment")
