@@ -343,7 +343,8 @@ class Trial:
                 end = f"returns {show(r.response, 70)}"
             else:
                 end = f"fails: {r.error_type}: {r.error_message}"
-            entries.append((r.end_s, 1, 0, n, end))
+            # A call that ends the instant it starts is listed after its own start.
+            entries.append((r.end_s, 3 if r.end_s == r.start_s else 1, 0, n, end))
         for rec in self.lab.services.records():
             n = self._label.get(rec.request_id)
             if n is not None and n in wanted:

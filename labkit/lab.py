@@ -175,6 +175,9 @@ class Lab(EventSourcesMixin):
                 raise InvalidParameterValueException("InvocationType", kind, "RequestResponse or Event")
             if getattr(fn, "account", None) is not acct:
                 raise SimulationError(f"{fn!r} does not belong to this Lab")
+            if getattr(fn, "retired", False):
+                raise SimulationError(f"{fn.name} was redeployed since this function object was made: "
+                                      "invoke the object the latest lab.function(...) returned")
             if isinstance(wl, (list, tuple)):
                 from .workload import sequential
                 events = list(wl)

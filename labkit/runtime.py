@@ -171,6 +171,7 @@ class Function:
         self.provisioned_idle = []   # idle provisioned environments
         self.environments = []       # every environment ever created
         self.provisioning = []       # simpy processes initialising provisioned environments
+        self.retired = False         # True once a redeploy under the same name replaced it
         self.inflight = 0
         self.bucket = account._bucket_for(self)
 
@@ -247,9 +248,16 @@ class Account:
         return scaling.new_bucket(self.scaling_model, self.region, self.env.now)
 
     def add_function(self, config, code):
-        if config.name in self.functions:
-            raise InvalidParameterValueException("FunctionName", config.name, "a name not already used in this Lab")
-        others_reserved = self.reserved_total
+        """Create the function, or redeploy it when the name exists (as ``UpdateFunctionCode``
+        would: new code and configuration, and only new execution environments serve it)."""
+        old = self.functions.get(config.name)
+        if old is not None and old.inflight:
+            raise SimulationError(f"{config.name} still has {old.inflight} invocations running; "
+                                  "redeploy it after they end")
+        old_reserved = (old.config.reserved_concurrency or 0) if old is not None else 0
+        old_claim = (old.config.provisioned_concurrency
+                     if old is not None and old.config.reserved_concurrency is None else 0)
+        others_reserved = self.reserved_total - old_reserved
         max_reservable = self.concurrency_limit - facts.MIN_UNRESERVED_CONCURRENCY - others_reserved
         r = config.reserved_concurrency
         if r is not None and r > max_reservable:
@@ -259,10 +267,13 @@ class Account:
                 f"UnreservedConcurrentExecution below its minimum value of [{facts.MIN_UNRESERVED_CONCURRENCY}].")
         pc = config.provisioned_concurrency
         if r is None and pc:
-            free = self.unreserved_pool - facts.MIN_UNRESERVED_CONCURRENCY - self.unreserved_claimed
+            free = (self.concurrency_limit - others_reserved - facts.MIN_UNRESERVED_CONCURRENCY
+                    - (self.unreserved_claimed - old_claim))
             if pc > free:
                 raise InvalidParameterValueException(
                     "ProvisionedConcurrentExecutions", pc, f"at most {free} (unreserved concurrency minus 100)")
+        if old is not None:
+            self._retire(old, old_claim)
         fn = Function(self, config, code)
         self.functions[config.name] = fn
         self._unreserved_pool = self.concurrency_limit - self.reserved_total   # read on every admission
@@ -272,6 +283,20 @@ class Account:
             ee = self._new_environment(fn, provisioned=True)
             fn.provisioning.append(self.env.process(self._provision(fn, ee)))
         return fn
+
+    def _retire(self, fn, claim):
+        """Take a function's old deployment out of service: its idle environments end now."""
+        now = self.env.now
+        del self.functions[fn.name]
+        self.unreserved_claimed -= claim
+        fn.retired = True
+        for ee in list(fn.idle) + list(fn.provisioned_idle):
+            ee.reclaimed_at = now
+            ee.release_resources(now, "redeployed")
+            ee.namespace = None
+            self.lifecycle.append((now, ee.id, fn.name, "reclaimed", None))
+        fn.idle.clear()
+        fn.provisioned_idle.clear()
 
     def _provision(self, fn, ee):
         log = []
