@@ -306,7 +306,7 @@ class Account:
         status, value = yield from self._run_code(Activation(self, fn.config.single_thread_speed, log, environment=ee),
                                                   ee.namespace.run_init, (), self.env.now + max(130.0, fn.config.timeout_s))
         if status != _OK:
-            # As on AWS, a learner's failing init makes the allocation fail (it must not crash the
+            # labkit's choice (AWS documents no detail): a failing init fails that environment's allocation (it must not crash the
             # simulation): the environment never serves, so requests spill over to on-demand
             # environments and report the init error there.
             ee.release_resources(self.env.now, "reset")

@@ -262,6 +262,22 @@ def handler(event, context):
     return {"status": "done"}
 '''
 
+# Unconditional ADDs and no balance check at all: the second of two calls in a row overdraws acct-A.
+NO_BALANCE_CHECK = '''
+import boto3
+
+accounts = boto3.resource("dynamodb").Table("accounts")
+
+
+def handler(event, context):
+    amount = event["amount"]
+    accounts.update_item(Key={"id": event["from"]}, UpdateExpression="ADD balance :d",
+                         ExpressionAttributeValues={":d": -amount})
+    accounts.update_item(Key={"id": event["to"]}, UpdateExpression="ADD balance :d",
+                         ExpressionAttributeValues={":d": amount})
+    return {"status": "done"}
+'''
+
 RAISES = '''
 import boto3
 
@@ -288,6 +304,8 @@ TRANSFER_WRONG = {
     # answer: (words its message must contain, scenario it must be caught in)
     "racy read-modify-write": (RACY, "created 60", "2 calls at the same time"),
     "no balance condition": (NO_CONDITION, "acct-A ended with a balance of -20", "2 calls at the same time"),
+    "no balance check at all": (NO_BALANCE_CHECK, "Nothing stopped that debit from taking the balance below zero",
+                                "2 calls one after another"),
     "debit never undone": (NO_REFUND, "vanished. A transfer to a missing account", "3 calls one after another"),
     "opens a missing account": (PHANTOM, "acct-D does not exist", "3 calls one after another"),
     "raises when refused": (RAISES, "should return {\"status\": \"refused\"}, not raise", "2 calls one after another"),
@@ -322,6 +340,12 @@ def test_typical_wrong_transfers_fail_with_their_own_message(name):
     assert words in r.message, r.text()
     assert f"Smallest failing scenario: {where}" in r.details, r.details
     assert "time  call what happened" in r.details
+
+
+def test_an_overdraft_one_call_at_a_time_is_not_blamed_on_concurrency():
+    message = L.check_transfer(NO_BALANCE_CHECK).message
+    assert "one after another" in message and "held only 40" in message
+    assert "Several transfers" not in message and "separate steps" not in message
 
 
 def test_wrong_transfer_messages_are_distinct_and_give_nothing_away():

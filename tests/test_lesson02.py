@@ -195,6 +195,12 @@ def test_cache_exercise_reference_answers_pass():
     assert r.ok and "/tmp" in r.message
 
 
+def test_cache_solution_describes_the_checked_scenario():
+    # The solution's comment quotes the environment count of the exercise's own traffic.
+    counts = {L.run_cache_task("global", 30, seed)["environments"] for seed in L.CACHE_CHECK_SEEDS}
+    assert counts <= {7, 8} and "7 or 8 environments" in L.CACHE_SOLUTION
+
+
 def test_cache_exercise_not_attempted():
     for answer in (None, ..., {"placement": ..., "ttl_s": ...}):
         assert L.check_cache_choice(answer).status == ex.NOT_ATTEMPTED
@@ -268,7 +274,9 @@ def test_basket_solution_passes():
 
 
 def test_basket_placeholder_is_not_attempted():
-    assert L.check_basket(L.BASKET_SOURCE).status == ex.NOT_ATTEMPTED
+    r = L.check_basket(L.BASKET_SOURCE)
+    assert r.status == ex.NOT_ATTEMPTED
+    assert "still the starter handler" in r.message and "placeholder" not in r.message
     assert L.check_basket(None).status == ex.NOT_ATTEMPTED
     # Comments and spacing alone do not make an attempt.
     assert L.check_basket(L.BASKET_SOURCE.replace("# the items", "#   items")).status == ex.NOT_ATTEMPTED

@@ -8,6 +8,7 @@ import time
 import pytest
 
 import labkit as lk
+from labkit.errors import InvalidParameterValueException
 from labkit.exercises import CORRECT, NOT_ATTEMPTED, WRONG
 from labkit.lessons import lesson03 as L
 
@@ -185,7 +186,7 @@ def test_async_reference_answers_pass():
     assert L.check_async_config({"maximum_event_age_s": 21600, "maximum_retry_attempts": 2,
                                  "dead_letter_queue": True}).status == CORRECT
     # A missing key keeps AWS's default (6 hours, 2 retries).
-    assert L.check_async_config({"on_failure": "receipt-failures"}).status == CORRECT
+    assert L.check_async_config({"on_failure": True}).status == CORRECT
 
 
 def test_async_published_solution_passes(capsys):
@@ -209,12 +210,23 @@ def test_async_placeholders_are_not_attempted(answer):
     ({"maximum_event_age_s": 3600, "maximum_retry_attempts": 3, "on_failure": True}, "MaximumRetryAttempts"),
     ({"max_age": 3600}, "Unknown setting"),
     ([3600, 2, True], "Give a dict"),
-    ({"maximum_event_age_s": 3600, "maximum_retry_attempts": 2, "on_failure": 5}, "on_failure"),
+    ({"maximum_event_age_s": 3600, "maximum_retry_attempts": 2, "on_failure": 5}, "on_failure takes True"),
+    # Only True or None: a truthy word is not a destination.
+    ({"maximum_event_age_s": 3600, "maximum_retry_attempts": 2, "on_failure": "yes"}, "on_failure takes True"),
+    ({"maximum_event_age_s": 3600, "maximum_retry_attempts": 2, "on_failure": "receipt-failures"},
+     "on_failure takes True"),
+    ({"maximum_event_age_s": 3600, "maximum_retry_attempts": 2, "on_failure": False}, "on_failure takes True"),
+    ({"maximum_event_age_s": 3600, "maximum_retry_attempts": 2, "dead_letter_queue": 1}, "dead_letter_queue takes"),
 ])
 def test_async_wrong_answers_have_specific_messages(answer, expected):
     result = L.check_async_config(answer)
     assert result.status == WRONG
     assert expected in result.message
+
+
+def test_receipt_burst_refuses_a_destination_that_is_not_true_or_none():
+    with pytest.raises(InvalidParameterValueException):
+        L.receipt_burst({"on_failure": "yes"})
 
 
 def test_async_team_config_reports_every_problem():
@@ -247,7 +259,6 @@ def test_reservation_reference_answers_pass():
     peak = _busiest()
     for r in (peak, peak + 5, int(peak * L.HEADROOM)):
         assert L.check_reservation(r).status == CORRECT, r
-    assert L.check_reservation(float(peak)).status == CORRECT
 
 
 def test_reservation_published_solution_passes(capsys):
@@ -271,12 +282,19 @@ def test_reservation_placeholders_are_not_attempted(answer):
     (100, "sat idle"),
     ("40", "whole number"),
     (37.5, "whole number"),
+    (40.0, "without the decimal point"),
     (True, "whole number"),
 ])
 def test_reservation_wrong_answers_have_specific_messages(answer, expected):
     result = L.check_reservation(answer)
     assert result.status == WRONG
     assert expected in result.message
+
+
+def test_reservation_rejects_a_float_even_at_the_right_size():
+    peak = _busiest()
+    result = L.check_reservation(float(peak))
+    assert result.status == WRONG and "without the decimal point" in result.message
 
 
 def test_reservation_just_below_the_busiest_day_fails_on_that_day():

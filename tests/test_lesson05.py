@@ -155,7 +155,10 @@ def test_mapping_settings_are_validated_and_destinations_copied():
     q = lk.Lab(seed=1).queue("mine")
     out = L.mapping_settings({"on_failure": q, "maximum_retry_attempts": 1})
     assert out["on_failure"] is not q and out["on_failure"].name == "mine" and out["batch_size"] == L.BATCH_SIZE
-    for bad in ({"retries": 1}, {"maximum_record_age_s": 10}, {"on_failure": 3}, "bisect"):
+    assert L.mapping_settings({"on_failure": True})["on_failure"].name == "edits-failed"
+    assert "on_failure" not in L.mapping_settings({"on_failure": None})
+    for bad in ({"retries": 1}, {"maximum_record_age_s": 10}, {"on_failure": 3}, {"on_failure": "edits-failed"},
+                {"on_failure": False}, "bisect"):
         with pytest.raises(InvalidParameterValueException):
             L.mapping_settings(bad)
 
@@ -204,7 +207,7 @@ def _q(name="edits-failed"):
 
 @pytest.mark.parametrize("answer", [
     {"bisect_batch_on_function_error": True, "maximum_retry_attempts": 2, "on_failure": _q()},
-    {"bisect_batch_on_function_error": True, "maximum_retry_attempts": 0, "on_failure": "edits-failed"},
+    {"bisect_batch_on_function_error": True, "maximum_retry_attempts": 0, "on_failure": True},
     {"batch_size": 1, "maximum_retry_attempts": 1, "on_failure": True},
 ])
 def test_poison_reference_answers_pass(answer):
@@ -235,12 +238,24 @@ def test_poison_placeholders_are_not_attempted(answer):
     ({"bisect_batch_on_function_error": True, "maximum_retry_attempts": 150, "on_failure": True}, "blocked for"),
     ({"maximum_record_age_s": 10, "on_failure": True}, "would not accept"),
     ({"retries": 2}, "would not accept"),
+    # on_failure takes a lab.queue(...) destination or True, as documented; a name or a word is refused.
+    ({"bisect_batch_on_function_error": True, "maximum_retry_attempts": 2, "on_failure": "edits-failed"},
+     "on_failure takes a queue from lab.queue(...) or True"),
+    ({"bisect_batch_on_function_error": True, "maximum_retry_attempts": 2, "on_failure": "yes"},
+     "on_failure takes a queue from lab.queue(...) or True"),
 ])
 def test_poison_wrong_answers_get_their_own_message(answer, phrase):
     r = L.check_poison_settings(answer)
     assert r.status == WRONG and phrase in r.message, r.message
     if phrase != "would not accept":       # (a refused name is answered with the list of valid names)
         assert "bisect_batch_on_function_error" not in r.message
+
+
+def test_the_published_solution_passes_with_the_exercise_cells_lab(capsys):
+    ns = {"lab": lk.Lab(seed=1), "q2": L.poison_exercise}
+    exec(L.POISON_SOLUTION, ns)
+    assert L.poison_exercise.last_result.status == CORRECT
+    assert "✔" in capsys.readouterr().out
 
 
 def test_exercises_have_progressive_hints_and_solutions(capsys):

@@ -609,6 +609,23 @@ def _num(v):
     return int(v) if v == int(v) else float(v)
 
 
+def _first_overdraft(trial, statuses, acct):
+    """(call number, balance before it) of the first call, in a one-caller scenario, whose
+    reported-done transfer took more from ``acct`` than the account held; None if none did."""
+    bal = dict(OPENING_BALANCES)
+    for n, status in enumerate(statuses, start=1):
+        if status != "done":
+            continue
+        e = trial.events[n - 1]
+        if e["from"] == acct and bal[acct] < e["amount"]:
+            return n, _num(bal[acct])
+        if e["from"] in bal:
+            bal[e["from"]] -= e["amount"]
+        if e["to"] in bal:
+            bal[e["to"]] += e["amount"]
+    return None
+
+
 def verify_transfers(trial):
     """None if the scenario's transfers kept the books right, else a message (and calls to show)."""
     raised = [f for f in trial.failures if f[1] == "ConditionalCheckFailedException"]
@@ -638,6 +655,21 @@ def verify_transfers(trial):
         acct, v = negative[0]
         calls = [n for n in range(1, trial.calls + 1)
                  if trial.events[n - 1]["from"] == acct and statuses[n - 1] == "done"]
+        if trial.scenario.callers == 1:
+            # One call at a time: no race is possible, so the debit itself was never held back.
+            found = _first_overdraft(trial, statuses, acct)
+            what = "a debit"
+            if found is not None:
+                n, held = found
+                e = trial.events[n - 1]
+                what = "that debit"
+                calls = [c for c in calls if c <= n][-3:]
+            took = (f" Call #{n} took {e['amount']} from {acct} when it held only {held}, and returned \"done\"."
+                    if found is not None else "")
+            return (f"{acct} ended with a balance of {v}, below zero, although the transfers ran one after "
+                    f"another, with nothing running at the same time.{took} Nothing stopped {what} from taking "
+                    "the balance below zero: a transfer whose source does not hold enough money must be refused.",
+                    calls[:4] or None)
         return (f"{acct} ended with a balance of {v}, below zero. Several transfers each saw enough money in "
                 f"{acct} and each took it: checking the balance and debiting it were separate steps, and other "
                 "transfers got in between.", calls[:4])

@@ -29,7 +29,6 @@ import pandas as pd
 import labkit as lk
 from labkit import facts
 from labkit.errors import InvalidParameterValueException
-from labkit.event_sources.destinations import DestinationQueue
 from labkit.exercises import Exercise, checker, correct, not_attempted, wrong
 from labkit.plots import STYLE, _figure_style, _legend_outside
 
@@ -581,16 +580,17 @@ def receipt_orders():
     return lk.workload.burst(RECEIPT_ORDERS, spread_s=RECEIPT_SPREAD_S, payload=receipt_order)
 
 
+DESTINATION_CHOICES = "True (a destination queue) or None (no destination)"
+
+
 def _as_destination(lab, name, value, parameter):
-    if value is None or value is False:
+    """``True``: a new queue ``name`` in ``lab``; ``None``: no destination. Nothing else is
+    accepted, so that a typo such as ``"yes"`` does not quietly count as a destination."""
+    if value is None:
         return None
     if value is True:
         return lab.queue(name)
-    if isinstance(value, str) and value:
-        return lab.queue(value)
-    if isinstance(value, DestinationQueue):
-        return lab.queue(value.name)
-    raise InvalidParameterValueException(parameter, value, "None/False (no destination), True, or a queue name")
+    raise InvalidParameterValueException(parameter, value, DESTINATION_CHOICES)
 
 
 def async_settings(lab, config):
@@ -646,6 +646,11 @@ def check_async_config(answer):
     unknown = [k for k in answer if k not in ASYNC_KEYS]
     if unknown:
         return wrong(f"Unknown setting {unknown[0]!r}: the settings are {', '.join(ASYNC_KEYS)}.")
+    for key in ("on_failure", "dead_letter_queue"):
+        value = answer.get(key)
+        if value is not None and value is not True:
+            return wrong(f"{key} takes True (send the events Lambda gives up on to a queue) or None (no "
+                         f"destination), nothing else; got {value!r}.")
     try:
         run = receipt_burst(answer)
     except InvalidParameterValueException as e:
@@ -719,10 +724,12 @@ def max_reservable():
 @checker
 def check_reservation(answer):
     """Checkout is never throttled on any day; the reservation leaves report-builder all it can."""
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)) or \
-            (isinstance(answer, float) and not answer.is_integer()):
+    if isinstance(answer, float) and answer.is_integer():
+        return wrong(f"Reserved concurrency is a whole number, an int: write {int(answer)}, without the decimal "
+                     f"point (got {answer!r}).")
+    if isinstance(answer, bool) or not isinstance(answer, int):
         return wrong(f"Reserved concurrency is a whole number of execution environments (e.g. 25); got {answer!r}.")
-    r = int(answer)
+    r = answer
     if r < 0:
         return wrong(f"Reserved concurrency cannot be negative (got {r}).")
     if r == 0:

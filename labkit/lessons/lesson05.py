@@ -423,10 +423,14 @@ def poison_workload(seed=1):
     return edit_workload(POISON_EDITS, DOCUMENTS, POISON_RATE, seed=seed, poison=POISON_INDEX)
 
 
+ON_FAILURE_CHOICES = "a queue from lab.queue(...), True (a destination queue), or None (no destination)"
+
+
 def mapping_settings(settings, failure_queue_name="edits-failed"):
     """Check the learner's mapping settings (a dict of ``event_source_mapping`` options) and
-    return a copy for a fresh Lab: ``on_failure`` may be a queue (``lab.queue(...)``), a
-    queue name or True, and becomes a new, empty destination queue."""
+    return a copy for a fresh Lab: ``on_failure`` may be a queue (``lab.queue(...)``) or True
+    (meaning "a destination queue"), and becomes a new, empty destination queue; None (or no
+    key) means no destination."""
     if not isinstance(settings, dict):
         raise InvalidParameterValueException("settings", type(settings).__name__,
                                              f"a dict of event source mapping settings ({', '.join(SETTING_NAMES)})")
@@ -435,16 +439,14 @@ def mapping_settings(settings, failure_queue_name="edits-failed"):
         raise InvalidParameterValueException("settings", unknown[0], f"names from {', '.join(SETTING_NAMES)}")
     out = dict(settings)
     dest = out.get("on_failure")
-    if dest is None or dest is False:
+    if dest is None:
         out.pop("on_failure", None)
     elif dest is True:
         out["on_failure"] = DestinationQueue(failure_queue_name)
-    elif isinstance(dest, str) and dest:
-        out["on_failure"] = DestinationQueue(dest)
     elif isinstance(dest, DestinationQueue):
         out["on_failure"] = DestinationQueue(dest.name)
     else:
-        raise InvalidParameterValueException("on_failure", dest, "a queue from lab.queue(...), a queue name, or None")
+        raise InvalidParameterValueException("on_failure", dest, ON_FAILURE_CHOICES)
     out.setdefault("batch_size", BATCH_SIZE)
     KinesisMappingConfig(**out)     # validates every value as CreateEventSourceMapping would
     return out
@@ -718,6 +720,10 @@ def _gives_up(settings):
 def check_poison_settings(answer):
     """The shard moves on within MAX_BLOCK_S, the poison edit is kept in a failure destination,
     and every other edit is applied."""
+    dest = answer.get("on_failure") if isinstance(answer, dict) else None
+    if dest is not None and dest is not True and not isinstance(dest, DestinationQueue):
+        return wrong(f"on_failure takes a queue from lab.queue(...) or True (both mean: a destination queue), "
+                     f"or None for no destination; got {dest!r}.")
     try:
         opts = mapping_settings(answer)
     except InvalidParameterValueException as e:
@@ -777,7 +783,8 @@ POISON_HINTS = (
     "Three things must happen: Lambda must stop retrying the bad record at some point, it must keep a note of "
     "it somewhere when it does, and it must not give up on the good records that share its batch.",
     "MaximumRetryAttempts or MaximumRecordAgeInSeconds decide when Lambda gives up; an on-failure destination "
-    "(on_failure=lab.queue(...)) is where it leaves a note of what it gave up on. What narrows a failing batch "
+    "(on_failure=lab.queue(...), or on_failure=True) is where it leaves a note of what it gave up on. What "
+    "narrows a failing batch "
     "down to the one record that fails?",
     "Set bisect_batch_on_function_error=True: a failing batch is split in two and each half is tried on its own, "
     "again and again, until the bad record is alone. Splitting does not use up retries. Combine it with a small "
@@ -788,7 +795,7 @@ POISON_SOLUTION = '''
 my_settings = {
     "bisect_batch_on_function_error": True,   # split a failing batch until the bad record is alone
     "maximum_retry_attempts": 2,              # then give up on it after two retries ...
-    "on_failure": lab.queue("edits-failed"),  # ... and leave its shard and sequence numbers here
+    "on_failure": lab.queue("edits-failed"),  # ... and leave its shard and sequence numbers here (True works too)
 }
 q2.check(my_settings)
 '''
