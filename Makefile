@@ -39,7 +39,8 @@ NB ?= *
 execute: setup
 	cd notebooks && for nb in $(NB)*.ipynb; do \
 	  $(TESTENV) ../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.record_timing=False "$$nb" || exit 1; done
+	    --ExecutePreprocessor.record_timing=False "$$nb" || exit 1; \
+	  ../$(PY) -m labkit._nbclean "$$nb"; done
 
 bench: setup
 	$(PY) bench/run_all.py
