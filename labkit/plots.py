@@ -441,6 +441,8 @@ def sweep(result, ax=None):
         ax.plot([best["avg_duration_ms"]], [best["avg_cost_usd"] * 1e6], "o", markersize=16, mfc="none",
                 mec=STYLE["colors"]["limit"], mew=1.5, label=f"best for {result.strategy}")
         ax.set_xscale("log")
+        # Label the 1-2-5 steps: a log axis over less than a decade would otherwise show one tick.
+        ax.xaxis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _p: f"{v:,.0f}"))
         ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
         ax.set_xlabel("average duration (ms, log scale)")

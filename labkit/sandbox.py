@@ -76,7 +76,7 @@ class HandlerCode:
             except (OSError, TypeError):
                 raise SimulationError(
                     f"cannot find the source of {fn.__name__}; pass the module text instead: "
-                    "lab.function(source=..., handler='handler')") from None
+                    "lab.function(source=..., handler_name='handler')") from None
         return cls("".join(lines), filename, fn.__name__)
 
     @property

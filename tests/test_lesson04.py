@@ -161,6 +161,23 @@ def test_widget_function_is_pure_and_fast():
     assert a["refused"] > 0 and a["peak_connections"] == L.WIDGET_MAX_CONNECTIONS
 
 
+def test_every_widget_corner_is_a_short_simulation():
+    # Wall time is too noisy to test, so bound what drives it: the simulated span of the run.
+    # (Pool size 3 with the queue and a reservation of 15 ran for over 10 simulated minutes: 1.3 s.)
+    # The biggest pool is the worst case for every reservation and remedy.
+    for remedy in L.WIDGET_REMEDIES:
+        for reserved in L.WIDGET_RESERVED:
+            d = L.peak_connections_and_errors(reserved_concurrency=reserved, pool_size=max(L.WIDGET_POOL_SIZES),
+                                              remedy=remedy)
+            assert d["t_end"] < 90, (remedy, reserved, d["t_end"])
+
+
+def test_notebook_widget_uses_the_lesson_slider_ranges():
+    cell = next("".join(c["source"]) for c in _cells() if "explore(" in "".join(c["source"]))
+    assert f"reserved_concurrency={list(L.WIDGET_RESERVED)}" in cell
+    assert f"pool_size={L.WIDGET_POOL_SIZES}" in cell
+
+
 def test_widget_remedies_change_the_picture():
     pool = L.peak_connections_and_errors(pool_size=3)
     reserved = L.peak_connections_and_errors(reserved_concurrency=25)
@@ -297,6 +314,39 @@ def test_show_choices_prints_the_evidence(capsys):
 
 def _cells():
     return json.loads(NOTEBOOK.read_text())["cells"]
+
+
+def test_handler_modules_name_their_own_entry_points():
+    # Distinct names keep `handler` meaning the section-2 function in the notebook, however cells are re-run.
+    names = [L.handler_name(src) for src in (L.DIRECT_SOURCE, L.POOLED_SOURCE, L.PROXIED_SOURCE,
+                                               L.QUEUE_WORKER_SOURCE, L.REFERENCE_SOURCE)]
+    assert names == ["handler", "pooled_handler", "proxied_handler", "worker_handler", "handler_with_prices"]
+    batch = L.pooled_handler_source(2, batch=True)
+    assert L.handler_name(batch) == "pooled_handler" and 'event["Records"]' in batch and "POOL_SIZE = 2 " in batch
+    for src in (L.DIRECT_SOURCE, L.POOLED_SOURCE, L.PROXIED_SOURCE, L.QUEUE_WORKER_SOURCE, L.REFERENCE_SOURCE):
+        assert "labkit.run" not in src and "from labkit import facts" not in src   # nothing a real handler would not need
+
+
+def test_module_text_is_deployed_with_its_own_entry_point():
+    src = L.pooled_source(3)          # module text whose entry point is pooled_handler, not handler
+    a = L.run_remedy("pool of 10", src, workload=L.order_traffic(0, 100, 3)).summary()
+    b = L.run_remedy("pool of 10", pool_size=3, workload=L.order_traffic(0, 100, 3)).summary()
+    assert a == b and a["peak_db_connections"] > 0
+
+
+def test_prediction_note_allows_a_margin_for_estimates():
+    assert "Your prediction was right" in L.prediction_note(142, 142)
+    assert "close enough (within 15%)" in L.prediction_note(128, 142, tolerance=0.15)
+    assert "The output above shows why" in L.prediction_note(100, 142, tolerance=0.15)
+    assert "The output above shows why" in L.prediction_note(128, 142)
+    assert "no prediction" in L.prediction_note(None, True)
+    assert "Your prediction was right" in L.prediction_note(True, True, tolerance=0.15)
+
+
+def test_settings_trial_with_the_placeholder_says_what_to_do():
+    with pytest.raises(lk.InvalidParameterValueException) as err:
+        L.settings_trial(dict(L.SETTINGS_PLACEHOLDER))
+    assert "fill in both values" in str(err.value)
 
 
 def test_notebook_handler_cells_are_the_module_sources():

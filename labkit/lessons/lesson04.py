@@ -27,6 +27,7 @@ assumptions, not AWS measurements.
 
 import functools
 import math
+import re
 import textwrap
 
 import numpy as np
@@ -34,7 +35,7 @@ import pandas as pd
 
 import labkit as lk
 from labkit import facts
-from labkit.errors import InvalidParameterValueException
+from labkit.errors import InvalidParameterValueException, SimulationError
 from labkit.exercises import Exercise, checker, correct, not_attempted, wrong
 from labkit.plots import STYLE, _figure_style, _legend_outside
 from labkit.run import Run
@@ -116,8 +117,6 @@ def order_traffic(start_rate=RAMP_START, end_rate=RAMP_END, seconds=RAMP_SECONDS
 DIRECT_SOURCE = '''\
 import pymysql
 import labkit as lk
-from labkit import facts
-from labkit.run import Run
 
 DB_HOST = "shop-db.c0labkitsim0.us-east-1.rds.amazonaws.com"   # on AWS: an environment variable
 
@@ -136,8 +135,6 @@ POOLED_SOURCE = '''\
 import pymysql
 from dbutils.pooled_db import PooledDB
 import labkit as lk
-from labkit import facts
-from labkit.run import Run
 
 DB_HOST = "shop-db.c0labkitsim0.us-east-1.rds.amazonaws.com"
 POOL_SIZE = 10   # connections per execution environment, opened in Init like a server's pool
@@ -146,7 +143,7 @@ pool = PooledDB(pymysql, mincached=POOL_SIZE, maxconnections=POOL_SIZE, blocking
                 host=DB_HOST, user="shop", password="s3cret", database="shop", autocommit=True)
 
 
-def handler(event, context):
+def pooled_handler(event, context):
     with pool.connection() as conn, conn.cursor() as cur:   # borrow one; given back at the end of the block
         cur.execute("UPDATE stock SET quantity = quantity - 1 WHERE product_id = %s", (event["product"],))
     lk.sleep(0.15)
@@ -156,15 +153,13 @@ def handler(event, context):
 PROXIED_SOURCE = '''\
 import pymysql
 import labkit as lk
-from labkit import facts
-from labkit.run import Run
 
 PROXY_HOST = "shop-proxy.proxy-c0labkitsim0.us-east-1.rds.amazonaws.com"   # the proxy's endpoint
 
 conn = pymysql.connect(host=PROXY_HOST, user="shop", password="s3cret", database="shop", autocommit=True)
 
 
-def handler(event, context):
+def proxied_handler(event, context):
     with conn.cursor() as cur:
         cur.execute("UPDATE stock SET quantity = quantity - 1 WHERE product_id = %s", (event["product"],))
     lk.sleep(0.15)
@@ -176,15 +171,13 @@ import json
 
 import pymysql
 import labkit as lk
-from labkit import facts
-from labkit.run import Run
 
 DB_HOST = "shop-db.c0labkitsim0.us-east-1.rds.amazonaws.com"
 
 conn = pymysql.connect(host=DB_HOST, user="shop", password="s3cret", database="shop", autocommit=True)
 
 
-def handler(event, context):
+def worker_handler(event, context):
     for record in event["Records"]:          # a batch of up to 10 orders from SQS
         order = json.loads(record["body"])
         with conn.cursor() as cur:
@@ -196,8 +189,6 @@ def handler(event, context):
 REFERENCE_SOURCE = '''\
 import pymysql
 import labkit as lk
-from labkit import facts
-from labkit.run import Run
 
 DB_HOST = "shop-db.c0labkitsim0.us-east-1.rds.amazonaws.com"
 
@@ -205,7 +196,7 @@ conn = pymysql.connect(host=DB_HOST, user="shop", password="s3cret", database="s
 PRICES = None   # the price list: loaded once per environment, by its first call
 
 
-def handler(event, context):
+def handler_with_prices(event, context):
     global PRICES
     if PRICES is None:
         with conn.cursor() as cur:
@@ -234,12 +225,20 @@ def pooled_source(pool_size):
     return POOLED_SOURCE.replace("POOL_SIZE = 10 ", f"POOL_SIZE = {pool_size} ")
 
 
+def handler_name(source):
+    """The entry point of a handler module's text: its first top-level ``def NAME(event, context)``
+    (each handler module of this lesson names its own, e.g. ``pooled_handler``), else ``handler``."""
+    found = re.search(r"^def (\w+)\(event, context\):", source, flags=re.MULTILINE)
+    return found.group(1) if found else "handler"
+
+
 def _deploy(lab, code, name, **config):
     """Deploy ``code`` (a handler function, or its module's text) in ``lab``."""
     config.setdefault("memory_mb", MEMORY_MB)
     config.setdefault("timeout_s", FUNCTION_TIMEOUT_S)
     if isinstance(code, str):
-        return lab.function(source=textwrap.dedent(code), name=name, **config)
+        code = textwrap.dedent(code)
+        return lab.function(source=code, handler_name=handler_name(code), name=name, **config)
     return lab.function(code, name=name, **config)
 
 
@@ -423,17 +422,19 @@ def pooled_handler_source(pool_size=1, *, host=DB_HOST, batch=False):
     src = pooled_source(pool_size).replace(f'"{DB_HOST}"', f'"{host}"')
     if batch:
         src = src.replace("import pymysql\n", "import json\n\nimport pymysql\n", 1)
-        src = src.replace('''def handler(event, context):
+        src = src.replace('''def pooled_handler(event, context):
     with pool.connection() as conn, conn.cursor() as cur:   # borrow one; given back at the end of the block
         cur.execute("UPDATE stock SET quantity = quantity - 1 WHERE product_id = %s", (event["product"],))
     lk.sleep(0.15)
-    return {"order": event["order"], "status": "placed"}''', '''def handler(event, context):
+    return {"order": event["order"], "status": "placed"}''', '''def pooled_handler(event, context):
     for record in event["Records"]:
         order = json.loads(record["body"])
         with pool.connection() as conn, conn.cursor() as cur:
             cur.execute("UPDATE stock SET quantity = quantity - 1 WHERE product_id = %s", (order["product"],))
         lk.sleep(0.15)
     return {"placed": len(event["Records"])}''')
+        if 'event["Records"]' not in src:   # POOLED_SOURCE changed without this function
+            raise SimulationError("pooled_handler_source: the SQS variant no longer matches POOLED_SOURCE")
     return src
 
 
@@ -736,6 +737,12 @@ WIDGET_MAX_CONNECTIONS = 30
 WIDGET_RAMP = (0, 200, 8)          # a smaller ramp, so that each slider position runs in a blink
 WIDGET_REMEDIES = ("none", "proxy", "queue")
 WIDGET_QUEUE_MAX_CONCURRENCY = 25
+# The notebook's sliders. Pool sizes stop at 2: with the queue, a bigger pool gets most workers
+# refused, and each refused message returns after the visibility timeout, again and again, so
+# the run stretches over many simulated minutes (pool 3 with reserved concurrency 15: over
+# 10 minutes) and a slider position takes over a second instead of a fraction of one.
+WIDGET_RESERVED = (None, 10, 15, 20, 25, 30, 40)
+WIDGET_POOL_SIZES = (1, 2)
 
 
 def peak_connections_and_errors(reserved_concurrency=None, pool_size=1, remedy="none", seed=1):
@@ -826,6 +833,9 @@ def settings_trial(settings, seed=1):
     ``settings = {"reserved_concurrency": R or None, "pool_size": N}``, against the shop's
     database (``MAX_CONNECTIONS``, of which ``EX1_HELD_BY_OTHERS`` are held by another
     application). Callers retry throttles like the AWS SDK. Returns a ``RemedyRun``."""
+    if isinstance(settings, dict) and any(v is Ellipsis for v in settings.values()):
+        raise InvalidParameterValueException("settings", settings, "fill in both values of my_settings first "
+                                             "(replace each ...)")
     _check_settings(settings)
     return run_remedy("no remedy", pooled_handler_source(settings["pool_size"]), workload=order_traffic(*EX1_RAMP),
                       seed=seed, held_by_others=EX1_HELD_BY_OTHERS,
@@ -1116,21 +1126,27 @@ remedy_exercise = Exercise("choose-the-remedy", check_remedy_choice, hints=REMED
                            title="The remedy for the workload")
 
 
-def prediction_note(prediction, answer):
-    """The line a prediction cell prints: the answer, and how the prediction compares."""
+def prediction_note(prediction, answer, tolerance=0.0):
+    """The line a prediction cell prints: the answer, and how the prediction compares.
+    ``tolerance``: a relative margin within which a numeric prediction counts as right
+    (0.15 = within 15%), for answers no one could hit exactly."""
     if prediction is None:
         return f"Answer: {answer}. (You made no prediction: set my_prediction and run both cells again.)"
     if prediction == answer:
         return f"Answer: {answer}. Your prediction was right."
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (prediction, answer))
+    if numbers and tolerance and abs(prediction - answer) <= tolerance * abs(answer):
+        return f"Answer: {answer}. You predicted {prediction}: close enough (within {tolerance:.0%})."
     return f"Answer: {answer}. You predicted {prediction}. The output above shows why."
 
 
 __all__ = [
     "DB_HOST", "PROXY_HOST", "MAX_CONNECTIONS", "DIRECT_SOURCE", "POOLED_SOURCE", "PROXIED_SOURCE",
-    "QUEUE_WORKER_SOURCE", "REFERENCE_SOURCE", "place_order", "pooled_source", "pooled_handler_source",
-    "new_lab", "order", "order_traffic", "REMEDIES", "RemedyRun", "run_remedy", "comparison",
-    "plot_side_by_side", "plot_connections", "deploy_herd", "HerdRun", "herd_table", "plot_herd",
-    "peak_connections_and_errors", "plot_peak_connections", "pool_size_demo", "settings_trial",
-    "settings_report", "check_settings", "settings_exercise", "WORKLOADS", "CHOICES", "remedy_settings",
-    "try_remedy", "trial_report", "show_choices", "check_remedy_choice", "remedy_exercise", "prediction_note",
+    "QUEUE_WORKER_SOURCE", "REFERENCE_SOURCE", "handler_name", "place_order", "pooled_source",
+    "pooled_handler_source", "new_lab", "order", "order_traffic", "REMEDIES", "RemedyRun", "run_remedy",
+    "comparison", "plot_side_by_side", "plot_connections", "deploy_herd", "HerdRun", "herd_table", "plot_herd",
+    "peak_connections_and_errors", "plot_peak_connections", "WIDGET_RESERVED", "WIDGET_POOL_SIZES",
+    "pool_size_demo", "settings_trial", "settings_report", "check_settings", "settings_exercise", "WORKLOADS",
+    "CHOICES", "remedy_settings", "try_remedy", "trial_report", "show_choices", "check_remedy_choice",
+    "remedy_exercise", "prediction_note",
 ]
