@@ -902,6 +902,17 @@ class SqsEventSourceMapping:
         """One row per batch (``BATCH_COLUMNS``), in the order the batches finished."""
         return pd.DataFrame(self.records, columns=list(BATCH_COLUMNS))
 
+    def processing_starts(self):
+        """``{message_id: start of the batch that processed it}`` (the successful batch;
+        messages never processed are absent)."""
+        b = self.batches()
+        starts = {}
+        for ids, t, outcome in zip(b["message_ids"], b["started_s"], b["outcome"]):
+            if outcome == "success":
+                for m in ids:
+                    starts[m] = t
+        return starts
+
     def concurrency(self):
         """Batches in flight and the pollers' slots, as a step function over time."""
         return pd.DataFrame(self.samples, columns=["time_s", "batches", "slots"])

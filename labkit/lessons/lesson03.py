@@ -229,12 +229,7 @@ def _kinesis_events(run, stream, mapping):
 
 
 def _sqs_events(run, queue, mapping):
-    b = mapping.batches()
-    start_of = {}
-    for ids, t, outcome in zip(b["message_ids"], b["started_s"], b["outcome"]):
-        if outcome == "success":
-            for m in ids:
-                start_of[m] = t
+    start_of = mapping.processing_starts()
     st = queue.states()
     rows = [(k, s, start_of.get(m, math.nan), math.nan if d is None else d, state)
             for m, k, s, d, state in zip(st["message_id"], st["ledger_key"], st["sent_s"], st["settled_s"],

@@ -350,12 +350,7 @@ def _server_requests(result):
 
 
 def _queue_requests(run, queue, mapping):
-    b = mapping.batches()
-    start_of = {}
-    for ids, t, outcome in zip(b["message_ids"], b["started_s"], b["outcome"]):
-        if outcome == "success":
-            for m in ids:
-                start_of[m] = t
+    start_of = mapping.processing_starts()
     st = queue.states()
     t0 = run.t0
     ok = (st["state"] == "succeeded").to_numpy(bool)
