@@ -473,7 +473,9 @@ class DatabaseServer:
         """One row per connection ever opened (``CONNECTION_COLUMNS``); ``closed_s`` NaN while open."""
         import pandas as pd
         self._catch_up()
-        return pd.DataFrame([c.as_dict() for c in self.conns], columns=list(CONNECTION_COLUMNS))
+        df = pd.DataFrame([c.as_dict() for c in self.conns], columns=list(CONNECTION_COLUMNS))
+        df["closed_s"] = df["closed_s"].astype(float)   # None while open -> NaN, as documented
+        return df
 
     @property
     def queries(self):
