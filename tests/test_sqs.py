@@ -97,7 +97,7 @@ def test_esm_retries_a_failed_message_each_visibility_timeout():
     esm = SqsEventSourceMapping(lab.account, q, fn, batch_size=1)
     (mid,) = send_all(q, [{"n": 0, "fail": 2}])
     run_until_drained(lab, q, 100)
-    b = esm.batches()
+    b = esm.batches
     assert list(b["receive_counts"]) == [(1,), (2,), (3,)]
     assert list(b["outcome"]) == ["error", "error", "success"]
     # Each retry starts when the message reappears: one visibility timeout after the last receive.
@@ -114,7 +114,7 @@ def test_redrive_moves_a_message_to_the_dead_letter_queue_after_max_receive_coun
     run_until_drained(lab, q, 300)
     assert q.ledger.state(good) == "succeeded"
     assert q.ledger.states[poison][:2] == ["dead_letter_queue", "MaxReceiveCountExceeded"]
-    b = esm.batches()
+    b = esm.batches
     assert sorted(c for ids, (c,) in zip(b["message_ids"], b["receive_counts"]) if ids == (poison,)) == [1, 2, 3]
     (m,) = dlq.messages
     assert m.attributes["MessageId"] == poison and m.attributes["ApproximateReceiveCount"] == 3
@@ -142,7 +142,7 @@ def test_without_redrive_a_poison_message_cycles_until_retention_drops_it():
     (mid,) = send_all(q, [{"n": 0, "fail": 10 ** 6}])
     run_until_drained(lab, q, 1000)
     assert q.ledger.states[mid] == ["dropped", "RetentionExpired", 60.0]
-    assert len(esm.batches()) == 6          # received at 0, 10, ..., 50
+    assert len(esm.batches) == 6          # received at 0, 10, ..., 50
     assert lab.account.env.now == 60.0      # nothing keeps the simulation busy once drained
 
 
@@ -197,25 +197,25 @@ def _one_batch(partial, report, bodies):
 
 def test_partial_batch_response_returns_only_the_failed_messages():
     q, esm, ids = _one_batch(True, True, [{"n": i, "fail": i % 2} for i in range(6)])
-    (b,) = esm.batches().itertuples()
+    (b,) = esm.batches.itertuples()
     assert b.outcome == "partial" and b.size == 6
     assert set(b.returned_ids) == set(ids[1::2])
     assert [q.ledger.state(i) for i in ids] == ["succeeded", "pending"] * 3
     q.account.env.run(until=25)
     assert [q.ledger.state(i) for i in ids] == ["succeeded"] * 6
-    second = esm.batches().iloc[1]
+    second = esm.batches.iloc[1]
     assert set(second["message_ids"]) == set(ids[1::2]) and second["receive_counts"] == (2, 2, 2)
 
 
 def test_without_report_batch_item_failures_the_response_is_ignored():
     q, esm, ids = _one_batch(True, False, [{"n": i, "fail": i % 2} for i in range(4)])
-    assert esm.batches()["outcome"].tolist() == ["success"]
+    assert esm.batches["outcome"].tolist() == ["success"]
     assert all(q.ledger.state(i) == "succeeded" for i in ids)   # the "failed" ones are lost
 
 
 def test_an_exception_returns_the_whole_batch_even_with_partial_responses_on():
     q, esm, ids = _one_batch(False, True, [{"n": i, "fail": i % 2} for i in range(4)])
-    (b,) = esm.batches().itertuples()
+    (b,) = esm.batches.itertuples()
     assert b.outcome == "error" and set(b.returned_ids) == set(ids)
     assert all(q.ledger.state(i) == "pending" for i in ids)
 
@@ -233,7 +233,7 @@ def test_an_invalid_partial_response_fails_the_whole_batch(response):
     esm = SqsEventSourceMapping(lab.account, q, fn, report_batch_item_failures=True)
     ids = send_all(q, [{"n": 0}, {"n": 1}])
     lab.account.env.run(until=5)
-    (b,) = esm.batches().itertuples()
+    (b,) = esm.batches.itertuples()
     assert b.outcome == "invalid_response" and set(b.returned_ids) == set(ids)
 
 
@@ -245,7 +245,7 @@ def test_empty_partial_responses_mean_full_success(response):
     esm = SqsEventSourceMapping(lab.account, q, fn, report_batch_item_failures=True)
     send_all(q, [{"n": 0}, {"n": 1}])
     lab.account.env.run(until=5)
-    assert esm.batches()["outcome"].tolist() == ["success"] and q.drained
+    assert esm.batches["outcome"].tolist() == ["success"] and q.drained
 
 
 # -- scaling ---------------------------------------------------------------------------------
@@ -298,7 +298,7 @@ def test_throttled_batches_are_retried_then_return_after_the_visibility_timeout(
     esm = SqsEventSourceMapping(lab.account, q, fn, batch_size=1)
     ids = send_all(q, [{"n": i} for i in range(4)])
     run_until_drained(lab, q, 600)
-    b = esm.batches()
+    b = esm.batches
     assert all(q.ledger.state(i) == "succeeded" for i in ids)
     assert (b["throttles"] > 0).any() and "throttled" in set(b["outcome"])
     assert max(max(rc) for rc in b["receive_counts"]) >= 2     # gave up, came back, received again
@@ -313,7 +313,7 @@ def test_batches_respect_the_6_mb_payload_limit():
     for i in range(12):
         q.send_message("x" * 900_000)
     lab.account.env.run(until=30)
-    b = esm.batches()
+    b = esm.batches
     assert q.drained and b["size"].sum() == 12
     assert (b["payload_bytes"] <= facts.SYNC_PAYLOAD_LIMIT_BYTES).all() and b["size"].max() == 6
 
@@ -327,7 +327,7 @@ def test_batching_window_gathers_messages_before_invoking():
     wl = lk.workload.replay([0.1 + k * 0.3 for k in range(80)])
     env.process(produce(q, wl, random.Random(1)))
     env.run(until=40)
-    b = esm.batches()
+    b = esm.batches
     assert q.drained and b["size"].sum() == 80
     assert b["size"].iloc[0] == 17                  # the arrivals from 0.1 s to 4.9 s (window ends at 5.1 s)
     assert (b["started_s"] - b["opened_s"]).round(6).iloc[0] == 5.0
@@ -351,7 +351,7 @@ def test_fifo_keeps_order_per_group_with_one_batch_in_flight_per_group():
     ids = send_all(q, bodies, group=lambda b: b["g"])
     run_until_drained(lab, q, 300)
     assert q.drained
-    b = esm.batches()
+    b = esm.batches
     assert b["group_ids"].apply(lambda g: len(set(g))).max() == 1     # one group per batch
     for g in groups:
         mine = b[b["group_ids"].apply(lambda t: t[0] == g)].sort_values("opened_s")
@@ -383,7 +383,7 @@ def test_fifo_failed_message_blocks_its_group_until_it_succeeds():
     esm = SqsEventSourceMapping(lab.account, q, fn, batch_size=10, report_batch_item_failures=True)
     ids = send_all(q, [{"n": 0}, {"n": 1, "fail": 2}, {"n": 2}, {"n": 3}])
     run_until_drained(lab, q, 100)
-    b = esm.batches()
+    b = esm.batches
     assert [len(t) for t in b["returned_ids"]] == [3, 3, 0]
     assert b["opened_s"].round(6).tolist() == [0.0, 10.0, 20.0]
     order = sorted(q.messages.values(), key=lambda m: m.settle_order)
@@ -402,7 +402,7 @@ def test_standard_queue_processes_one_entity_concurrently_and_out_of_order_fifo_
         wl = lk.workload.replay([0.0, 0.1], payloads=edits)
         p = env.process(produce(q, wl, random.Random(1), group_id=lambda e: e["doc"]))
         env.run(until=q.when_drained(after=p))
-        b = esm.batches().set_index(esm.batches()["message_ids"].apply(lambda t: q.messages[t[0]].body))
+        b = esm.batches.set_index(esm.batches["message_ids"].apply(lambda t: q.messages[t[0]].body))
         first, second = (b.loc[json.dumps(e)] for e in edits)
         timing[name] = (first.started_s, first.end_s, second.started_s, second.end_s)
     s1, e1, s2, e2 = timing["edits"]
@@ -480,7 +480,7 @@ def test_queue_metrics_track_visible_in_flight_and_age():
 def test_same_seed_same_records():
     def once():
         lab, q, esm = _backlog_run(500, 30)
-        return esm.batches(), q.history()
+        return esm.batches, q.history()
     (b1, h1), (b2, h2) = once(), once()
     pd.testing.assert_frame_equal(b1, b2)
     pd.testing.assert_frame_equal(h1, h2)
@@ -550,7 +550,7 @@ def test_every_message_settles_once_or_stays_pending_and_fifo_groups_stay_ordere
         assert len(dlq) == counts.get("dead_letter_queue", 0)
     elif isinstance(dlq, SqsQueue):
         assert len(dlq.messages) == counts.get("dead_letter_queue", 0)
-    b = esm.batches()
+    b = esm.batches
     assert (b["size"] <= sc["batch_size"]).all()
     if sc["max_concurrency"] is not None:
         assert esm.concurrency()["batches"].max() <= sc["max_concurrency"]

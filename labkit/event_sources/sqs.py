@@ -61,7 +61,7 @@ The event source mapping
   invisible (labkit's poller starts no retry that could outlive the
   visibility timeout); after that they reappear.
 
-Records: ``esm.batches()`` (one row per batch, ``BATCH_COLUMNS``),
+Records: ``esm.batches`` (one row per batch, ``BATCH_COLUMNS``),
 ``esm.concurrency()`` (batches in flight and the scaling target over time),
 ``queue.metrics(period_s)`` (``ApproximateNumberOfMessagesVisible``,
 ``...NotVisible`` and ``ApproximateAgeOfOldestMessage``). ``produce(...)``
@@ -898,14 +898,16 @@ class SqsEventSourceMapping:
             self._throttled = False
 
     # -- records -------------------------------------------------------------------------
+    @property
     def batches(self):
-        """One row per batch (``BATCH_COLUMNS``), in the order the batches finished."""
+        """One row per batch (``BATCH_COLUMNS``), in the order the batches finished
+        (a property, as on the Kinesis mapping)."""
         return pd.DataFrame(self.records, columns=list(BATCH_COLUMNS))
 
     def processing_starts(self):
         """``{message_id: start of the batch that processed it}`` (the successful batch;
         messages never processed are absent)."""
-        b = self.batches()
+        b = self.batches
         starts = {}
         for ids, t, outcome in zip(b["message_ids"], b["started_s"], b["outcome"]):
             if outcome == "success":
