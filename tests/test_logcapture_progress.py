@@ -40,3 +40,33 @@ def test_no_progress_bar_under_ci_or_outside_jupyter(monkeypatch):
     assert progress._wanted() is False
     monkeypatch.delenv("LABKIT_NO_PROGRESS")
     assert progress._wanted() is False     # plain Python, not a Jupyter kernel
+
+
+def test_stepping_for_a_progress_bar_changes_no_result(monkeypatch):
+    """In JupyterLab a long run advances in chunks to update its bar; the records must not change."""
+    src = ("import random, labkit as lk\n"
+           "def handler(event, context):\n"
+           "    lk.sleep(random.uniform(0.05, 0.5))\n"
+           "    return event['n']\n")
+
+    def run():
+        lab = lk.Lab(seed=4)
+        fn = lab.function(source=src, reserved_concurrency=20)
+        return lab.invoke(fn, lk.workload.poisson(60, 120), retry=lk.SdkRetry()).invocations
+
+    plain = run()
+
+    class Bar:
+        value = 0
+        updates = 0
+
+        def close(self):
+            pass
+
+    bar = Bar()
+    monkeypatch.setattr(progress, "_wanted", lambda: True)
+    monkeypatch.setattr(progress, "SHOW_AFTER_S", 0.0)
+    monkeypatch.setattr(progress, "_make_bar", lambda: bar)
+    stepped = run()
+    assert bar.value == 100
+    assert stepped.equals(plain)
