@@ -30,8 +30,12 @@ test: unit notebooks
 unit: setup
 	$(TESTENV) MPLBACKEND=Agg $(PY) -m pytest -q tests
 
+# nbval twice: as stored (no progress bars), then as under `make lab`, where every run
+# shows a progress bar from its start: a bar must never change a result.
 notebooks: setup
 	$(TESTENV) $(PY) -m pytest -q --nbval --nbval-current-env notebooks
+	env -u CI -u LABKIT_NO_PROGRESS LABKIT_PROGRESS=always PYTHONHASHSEED=0 \
+	  $(PY) -m pytest -q --nbval --nbval-current-env notebooks
 
 # Re-execute notebooks in place, the way their stored outputs were made (maintainers):
 #   make execute            every lesson      make execute NB=02      one lesson

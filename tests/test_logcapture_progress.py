@@ -33,40 +33,115 @@ def test_a_zero_length_invocation_still_bills_one_step():
 
 
 def test_no_progress_bar_under_ci_or_outside_jupyter(monkeypatch):
+    monkeypatch.delenv("LABKIT_PROGRESS", raising=False)
     monkeypatch.setenv("CI", "true")
-    assert progress._wanted() is False
+    assert progress.mode() == "off"
     monkeypatch.delenv("CI")
     monkeypatch.setenv("LABKIT_NO_PROGRESS", "1")
-    assert progress._wanted() is False
+    assert progress.mode() == "off"
     monkeypatch.delenv("LABKIT_NO_PROGRESS")
-    assert progress._wanted() is False     # plain Python, not a Jupyter kernel
+    assert progress.mode() == "off"         # plain Python, not a Jupyter kernel
+    monkeypatch.setenv("LABKIT_PROGRESS", "always")
+    assert progress.mode() == "always"
+
+
+class _Bar:
+    def __init__(self):
+        self.values = []
+        self.closed = False
+
+    @property
+    def value(self):
+        return self.values[-1] if self.values else 0
+
+    @value.setter
+    def value(self, v):
+        self.values.append(v)
+
+    def close(self):
+        self.closed = True
+
+
+SRC_RANDOM_WAITS = ("import random, labkit as lk\n"
+                    "def handler(event, context):\n"
+                    "    lk.sleep(random.uniform(0.05, 0.5))\n"
+                    "    return event['n']\n")
+
+
+def _everything(lab, runs):
+    """All a learner could look at after some runs: records, states and the clock."""
+    out = [lab.now, sorted(map(tuple, lab.account.lifecycle))]
+    for run in runs:
+        out += [run.t0, run.t1, run.invocations.to_dict("list"), run.lifecycle.to_dict("list"),
+                run.events.to_dict("list"), run.summary()]
+    return repr(out)
+
+
+def _scenario():
+    """Synchronous calls with retries, a service whose process never ends, a Kinesis stream,
+    an SQS queue, then an idle wait: every driver that steps the clock."""
+    lab = lk.Lab(seed=4)
+    svc = lab.reference_service("prices", {"a": 1}, version_every_s=7.0)
+    src = SRC_RANDOM_WAITS + (f"import urllib.request\n"
+                              f"def fetch(event, context):\n"
+                              f"    return urllib.request.urlopen('{svc.url}/a').read().decode()\n")
+    fn = lab.function(source=src, reserved_concurrency=20)
+    fetcher = lab.function(source=src, handler_name="fetch", name="fetch")
+    runs = [lab.invoke(fn, lk.workload.poisson(60, 120), retry=lk.SdkRetry()),
+            lab.invoke(fetcher, lk.workload.poisson(5, 30))]
+    stream = lab.kinesis_stream("s", shard_count=2)
+    lab.event_source_mapping(lab.function(source="def handler(e, c):\n    return None\n", name="k"),
+                             stream, batch_size=10)
+    runs.append(lab.send(stream, lk.workload.poisson(20, 30), partition_key=lambda e: str(e["n"] % 5)))
+    queue = lab.sqs_queue("q")
+    lab.event_source_mapping(lab.function(source="import labkit as lk\ndef handler(e, c):\n"
+                                                 "    lk.sleep(0.3)\n", name="s"), queue, batch_size=5)
+    runs.append(lab.send(queue, lk.workload.poisson(20, 30)))
+    lab.advance(100)
+    runs.append(lab.invoke(fn, lk.workload.burst(30)))
+    return _everything(lab, runs)
 
 
 def test_stepping_for_a_progress_bar_changes_no_result(monkeypatch):
-    """In JupyterLab a long run advances in chunks to update its bar; the records must not change."""
-    src = ("import random, labkit as lk\n"
-           "def handler(event, context):\n"
-           "    lk.sleep(random.uniform(0.05, 0.5))\n"
-           "    return event['n']\n")
+    """In JupyterLab a long run updates its bar between events; nothing a learner can see
+    may change: records, event states, summaries, and the clock afterwards (lab.now)."""
+    monkeypatch.delenv("LABKIT_PROGRESS", raising=False)
+    plain = _scenario()
+    bars = []
 
-    def run():
-        lab = lk.Lab(seed=4)
-        fn = lab.function(source=src, reserved_concurrency=20)
-        return lab.invoke(fn, lk.workload.poisson(60, 120), retry=lk.SdkRetry()).invocations
+    def make_bar():
+        bars.append(_Bar())
+        return bars[-1]
 
-    plain = run()
+    monkeypatch.delenv("LABKIT_NO_PROGRESS", raising=False)   # make test sets it, CI may too
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(progress, "_EVENTS_PER_CHECK", 7)    # look at the clock very often
+    monkeypatch.setattr(progress, "_make_bar", make_bar)
+    monkeypatch.setenv("LABKIT_PROGRESS", "always")
+    stepped = _scenario()
+    assert bars and all(b.closed and b.value == 100 for b in bars)
+    assert any(len(b.values) > 10 for b in bars)
+    assert stepped == plain
 
-    class Bar:
-        value = 0
-        updates = 0
 
-        def close(self):
-            pass
+def test_a_run_ends_at_the_instant_its_last_event_settles(monkeypatch):
+    """The clock stops when the run is over, not at the next bar update."""
+    monkeypatch.delenv("LABKIT_NO_PROGRESS", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(progress, "_make_bar", _Bar)
+    monkeypatch.setenv("LABKIT_PROGRESS", "always")
+    lab = lk.Lab(seed=1)
+    lab.reference_service("ticker", {"a": 1}, version_every_s=1.0)   # a process that never ends
+    fn = lab.function(source="import labkit as lk\ndef handler(e, c):\n    lk.sleep(0.25)\n")
+    run = lab.invoke(fn, lk.workload.burst(3))
+    assert lab.now == run.t1 == run.invocations["end_s"].max() == 0.25 + fn.config.runtime_init_ms / 1000
 
-    bar = Bar()
-    monkeypatch.setattr(progress, "_wanted", lambda: True)
-    monkeypatch.setattr(progress, "SHOW_AFTER_S", 0.0)
-    monkeypatch.setattr(progress, "_make_bar", lambda: bar)
-    stepped = run()
-    assert bar.value == 100
-    assert stepped.equals(plain)
+
+def test_the_bar_leaves_no_text_in_a_saved_notebook(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, raw=False: shown.append((obj, raw)))
+    bar = progress._make_bar()
+    assert bar is not None
+    bar.close()
+    [(bundle, raw)] = shown
+    assert raw and list(bundle) == ["application/vnd.jupyter.widget-view+json"]
