@@ -159,7 +159,49 @@ def test_static_figure_draws_one_panel_per_setting():
 
 def test_explore_builds_release_only_sliders(capsys):
     ui = widgets.explore(_burst_summary, _bar, n=(1, 10))
-    slider = ui.children[0]
+    slider = ui.controls["n"]
+    assert ui.children[0] is slider and ui.children[-1] is ui.output
     assert slider.value == 3 and slider.continuous_update is False
     with pytest.raises(lk.InvalidParameterValueException):
         widgets.explore(_burst_summary, _bar, n=object())
+
+
+def _kinds(n=3, kind="burst"):
+    return {"environments": n, "cold_starts": n if kind == "burst" else 1}
+
+
+def test_explore_redraws_on_every_move_with_the_settings_in_the_title(monkeypatch):
+    shown = []
+    monkeypatch.setattr(widgets, "display", lambda obj: shown.append(obj))
+    ui = widgets.explore(_kinds, _bar, n=(1, 10), kind=["burst", "sequential"])
+    assert shown[0] is ui                     # the widget ...
+    figures = [o for o in shown if hasattr(o, "axes")]
+    assert len(figures) == 1 and figures[0].axes[0].get_title() == "burst\nn=3, kind=burst"
+    ui.controls["n"].value = 7
+    ui.controls["kind"].value = "sequential"
+    figures = [o for o in shown if hasattr(o, "axes")]
+    assert ui.redraws == 3 and len(figures) == 3
+    assert figures[-1].axes[0].get_title() == "burst\nn=7, kind=sequential"
+    assert figures[-1].axes[0].patches[1].get_height() == 1
+    assert not plt.get_fignums()              # each figure is closed once shown
+
+
+def test_a_control_without_effect_is_disabled_and_left_out_of_the_title(monkeypatch):
+    shown = []
+    monkeypatch.setattr(widgets, "display", lambda obj: shown.append(obj))
+    ui = widgets.explore(_kinds, _bar, kind=["burst", "sequential"], n=(1, 10),
+                         applies={"n": lambda s: s["kind"] == "burst"})
+    assert ui.controls["n"].disabled is False
+    ui.controls["kind"].value = "sequential"
+    assert ui.controls["n"].disabled is True
+    assert shown[-1].axes[0].get_title() == "burst\nkind=sequential"
+    ui.controls["kind"].value = "burst"
+    assert ui.controls["n"].disabled is False
+    with pytest.raises(lk.InvalidParameterValueException, match="applies"):
+        widgets.explore(_kinds, _bar, n=(1, 10), applies={"shards": lambda s: True})
+
+
+def test_control_labels_are_never_cut():
+    ui = widgets.explore(_kinds, _bar, n=(1, 10), kind=["burst", "sequential"])
+    for name, w in ui.controls.items():
+        assert w.description == name and w.style.description_width == "initial"

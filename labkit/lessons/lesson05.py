@@ -121,6 +121,9 @@ TABLE = "documents"
 ROUTES = ("sqs-standard", "sqs-fifo", "kinesis")
 ROUTE_LABELS = {"sqs-standard": "SQS standard queue", "sqs-fifo": "SQS FIFO queue, group id = document",
                 "kinesis": "Kinesis stream, partition key = document"}
+# Shards and ParallelizationFactor belong to the Kinesis mapping: the widget disables them for the queues.
+KINESIS_ONLY = {"shards": lambda s: s["route"] == "kinesis",
+                "parallelization_factor": lambda s: s["route"] == "kinesis"}
 EDITS = 400              # edits in the comparison runs ...
 EDIT_RATE = 100.0        # ... arriving at this rate (Poisson), edits per second
 DOCUMENTS = 8            # ... spread evenly at random over this many documents
@@ -805,7 +808,7 @@ poison_exercise = Exercise("poison-record", check_poison_settings, hints=POISON_
 
 
 __all__ = [
-    "EDITOR_SOURCE", "REPORTING_EDITOR_SOURCE", "ROUTES", "ROUTE_LABELS", "edit_events", "edit_workload",
+    "EDITOR_SOURCE", "REPORTING_EDITOR_SOURCE", "ROUTES", "ROUTE_LABELS", "KINESIS_ONLY", "edit_events", "edit_workload",
     "by_document", "edit_log", "edit_summary", "deliver", "edit_documents", "comparison_table", "plot_edits",
     "iterator_age_series", "plot_iterator_age", "poison_workload", "mapping_settings", "PoisonTrial",
     "records_in", "poison_trial", "describe_settings", "remedy_table", "design_events", "design_trial",
