@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh Linux machine with Python >= 3.10 and make:
 #   make lab    set up (once) and open the course in JupyterLab
-#   make test   set up (once) and run every test: unit tests, then nbval over every notebook
+#   make test   set up (once) and run every test: unit tests, nbval over every notebook, then
+#               every lesson in JupyterLab in headless Chromium (skipped, saying why, without it)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -9,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # (No MPLBACKEND for notebooks: ipykernel picks its inline backend only when it is unset.)
 TESTENV := LABKIT_NO_PROGRESS=1 PYTHONHASHSEED=0
 
-.PHONY: setup lab test unit notebooks execute bench clean
+.PHONY: setup lab test unit notebooks browser execute bench clean
 
 setup: $(STAMP)
 
@@ -25,10 +26,10 @@ LAB_ARGS ?=
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/ $(LAB_ARGS) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
-test: unit notebooks
+test: unit notebooks browser
 
 unit: setup
-	$(TESTENV) MPLBACKEND=Agg $(PY) -m pytest -q tests
+	$(TESTENV) MPLBACKEND=Agg $(PY) -m pytest -q tests --ignore=tests/browser
 
 # nbval twice: as stored (no progress bars), then as under `make lab`, where every run
 # shows a progress bar from its start: a bar must never change a result.
@@ -36,6 +37,11 @@ notebooks: setup
 	$(TESTENV) $(PY) -m pytest -q --nbval --nbval-current-env notebooks
 	env -u CI -u LABKIT_NO_PROGRESS LABKIT_PROGRESS=always PYTHONHASHSEED=0 \
 	  $(PY) -m pytest -q --nbval --nbval-current-env notebooks
+
+# JupyterLab from this checkout in headless Chromium: run every notebook, move each lesson's
+# first control, check its figure changed; screenshots in tests/browser/screenshots/.
+browser: setup
+	PYTHONHASHSEED=0 $(PY) -m pytest -q -rs tests/browser
 
 # Re-execute notebooks in place, the way their stored outputs were made (maintainers):
 #   make execute            every lesson      make execute NB=02      one lesson

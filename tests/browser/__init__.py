@@ -1,0 +1,1 @@
+"""Browser smoke tests: the course served by JupyterLab and driven in headless Chromium."""
