@@ -31,7 +31,7 @@ def throughput(source, calls, repeats=3):
         fn = lab.function(source=source, runtime_init_ms=0)
         t = time.perf_counter()
         run = lab.invoke(fn, lk.workload.poisson(rate_per_s=calls / 100, seconds=100))
-        n = len(run._rows)
+        n = len(run.records.invocations)
         best = min(best, time.perf_counter() - t)
     return n / best, n
 
@@ -45,7 +45,7 @@ def widget_run(repeats=5):
         run = lab.invoke(fn, lk.workload.poisson(rate_per_s=20, seconds=100))
         run.summary()
         best = min(best, time.perf_counter() - t)
-    return best, len(run._rows)
+    return best, len(run.records.invocations)
 
 
 def main():

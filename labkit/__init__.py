@@ -11,31 +11,23 @@ ordinary ``def handler(event, context)`` code, plus workloads, metrics and plots
 
 Inside a handler, ``lk.sleep(s)`` (or ``time.sleep``) and ``lk.cpu(vcpu_s)`` spend
 simulated time.
+
+Importing labkit changes nothing outside it: creating a ``Lab`` is what installs the
+simulator's hooks in the kernel (see ``labkit.backends.simulator``).
 """
 
-import os as _os
-
-# Handler cells also run in the notebook's kernel, where a module-level
-# boto3.resource(...) needs a Region (it makes no call and needs no credentials).
-_os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-
-from . import billing, facts, workload  # noqa: E402
+from . import billing, facts, kernel, plots, widgets, workload
 from .bridge import cpu, sleep
 from .config import FunctionConfig
-from .errors import (InvalidParameterValueException, LambdaError, RequestTooLargeException,
-                     SimulationError, TooManyRequestsException)
-from .lab import Lab, SdkRetry
+from .errors import (InvalidParameterValueException, LambdaError, RequestTooLargeException, SimulationError,
+                     TooManyRequestsException)
+from .lab import Lab
+from .retry import SdkRetry
+from .run import Run
 
 __version__ = "0.1.0"
 
 
-def __getattr__(name):
-    # plots and widgets pull in matplotlib/ipywidgets: load them on first use only.
-    if name in ("plots", "widgets"):
-        import importlib
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'labkit' has no attribute {name!r}")
-
-__all__ = ["Lab", "SdkRetry", "FunctionConfig", "sleep", "cpu", "workload", "billing", "facts",
+__all__ = ["Lab", "Run", "SdkRetry", "FunctionConfig", "sleep", "cpu", "workload", "billing", "facts", "kernel", "plots", "widgets",
            "LambdaError", "InvalidParameterValueException", "TooManyRequestsException",
            "RequestTooLargeException", "SimulationError", "__version__"]

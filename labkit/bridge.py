@@ -11,15 +11,22 @@ Outside a simulation (for instance the same handler deployed to AWS), ``sleep``
 is ``time.sleep`` and ``cpu`` busy-waits, so handler code needs no changes.
 """
 
-import time as _time
+from __future__ import annotations
 
-from greenlet import getcurrent
+import time as _time
+from contextvars import ContextVar
+from typing import Any
+
+from .errors import SimulationError
 
 # Wait requests sent from a handler greenlet to the simpy loop.
 SLEEP = 0   # payload: seconds
 EVENT = 1   # payload: a simpy event; the switch back delivers its value or raises its exception
 
-_current = None   # the Activation (init or invocation) whose greenlet runs now
+# The Activation (init or invocation) whose code runs in this greenlet. Each greenlet has
+# its own context, so the variable is set once when the greenlet starts (``enter``) and
+# reads None in the kernel's own code.
+_CURRENT: ContextVar[Any] = ContextVar("labkit_activation", default=None)
 
 
 class Killed(BaseException):
@@ -27,12 +34,21 @@ class Killed(BaseException):
     ordinary ``except Exception`` blocks in handler code do not swallow it."""
 
 
-def current():
-    """The running activation, or None outside simulated handler code."""
-    act = _current
-    if act is not None and getcurrent() is act.glet:
-        return act
-    return None
+def enter(act: Any) -> None:
+    """Mark the calling greenlet as running ``act`` (called first thing inside its greenlet)."""
+    _CURRENT.set(act)
+
+
+current = _CURRENT.get
+"""The running activation, or None outside simulated handler code."""
+
+
+def refuse_inside_handler(what: str) -> None:
+    """Driving a Lab from handler code would nest simulations: refuse it with a clear message."""
+    if current() is not None:
+        raise SimulationError(
+            f"{what} was called from inside a simulated execution environment. Keep the handler in a "
+            "notebook cell of its own (like a handler.py file), without the code that drives the Lab.")
 
 
 def sleep(seconds):

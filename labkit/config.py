@@ -76,7 +76,3 @@ class FunctionConfig:
     def single_thread_speed(self):
         """Speed of one thread relative to a full vCPU: memory-proportional, capped at 1."""
         return min(1.0, self.memory_mb / facts.MB_PER_VCPU)
-
-    @property
-    def function_arn(self):
-        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.name}"

@@ -28,11 +28,9 @@ responses, errors) and returns ``None`` when all is well, else a message.
 import ast
 import inspect
 import textwrap
-from collections import namedtuple
 from dataclasses import dataclass, field
 
 from .errors import InvalidParameterValueException, SimulationError
-from .runtime import INVOCATION_COLUMNS
 from .services.base import show
 
 NOT_ATTEMPTED, WRONG, CORRECT = "not_attempted", "wrong", "correct"
@@ -277,9 +275,6 @@ def scenarios(max_callers=3, max_calls_each=2, seeds=(1,), gap_s=0.0):
     return sorted(out, key=lambda sc: (sc.calls, sc.callers, seeds.index(sc.seed)))
 
 
-_Row = namedtuple("InvocationRecord", INVOCATION_COLUMNS)
-
-
 @dataclass
 class Trial:
     """One scenario, run: the Lab, the Run, the events sent (by call number) and what came back."""
@@ -293,7 +288,7 @@ class Trial:
     def __post_init__(self):
         # The raw records, not run.invocations: a DataFrame would turn responses into numpy
         # numbers (or NaN) and None into NaN.
-        rows = [_Row(*r) for r in self.run._rows]
+        rows = list(self.run.records.invocations)
         ids = sorted({r.event_id for r in rows})
         self._call_of = {e: i for i, e in enumerate(ids)}          # event_id -> call number (0-based)
         self._rows = {}

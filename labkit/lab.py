@@ -8,79 +8,27 @@
 3
 """
 
-import math
-import os
-import random
-import time as _wall
-from dataclasses import dataclass
+from __future__ import annotations
 
-import simpy
+from typing import Any
 
-from . import facts, progress
+from . import bridge
+from .backends.base import Traffic
+from .backends.simulator import SimulatorBackend
 from .config import FunctionConfig
 from .errors import InvalidParameterValueException, SimulationError
-from .event_sources.ledger import Ledger
-from .lab_sources import EventSourcesMixin
+from .event_sources.kinesis import KinesisStream
+from .event_sources.sqs import SqsQueue
+from .records import EVENT, REQUEST_RESPONSE
+from .retry import SdkRetry
 from .run import Run
-from .runtime import SUCCESS, THROTTLED, Account
 from .sandbox import HandlerCode
-from .services import Services
-from .workload import Workload
+from .workload import Workload, sequential
+
+__all__ = ["Lab", "SdkRetry"]
 
 
-@dataclass(frozen=True)
-class SdkRetry:
-    """Client-side retries of throttled calls, as an AWS SDK does them.
-
-    The delay before attempt ``n + 1`` is ``uniform(0, 1) * min(base_s * 2 ** (n - 1), cap_s)``
-    ("full jitter"). ``SdkRetry()`` is botocore's *standard* mode (3 attempts in
-    all, cap 20 s); ``SdkRetry.legacy()`` is botocore's default *legacy* mode
-    (5 attempts, no cap).
-    """
-
-    max_attempts: int = facts.SDK_STANDARD_MAX_ATTEMPTS
-    base_s: float = facts.SDK_STANDARD_BASE_S
-    cap_s: float = facts.SDK_STANDARD_CAP_S
-
-    def __post_init__(self):
-        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise InvalidParameterValueException("max_attempts", self.max_attempts, "an integer >= 1")
-        for name in ("base_s", "cap_s"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or v < 0:
-                raise InvalidParameterValueException(name, v, "a number >= 0")
-
-    @classmethod
-    def legacy(cls):
-        return cls(max_attempts=5, base_s=1.0, cap_s=math.inf)
-
-    def delay(self, failed_attempt, rng):
-        return rng.random() * min(self.base_s * 2 ** (failed_attempt - 1), self.cap_s)
-
-
-class _Tracker:
-    """Counts a run's outstanding calls and fires ``done`` when all have finished."""
-
-    def __init__(self, env):
-        self.env = env
-        self.pending = 0
-        self.drivers = 0
-        self.done = env.event()
-
-    def finished_one(self):
-        self.pending -= 1
-        self._check()
-
-    def driver_finished(self):
-        self.drivers -= 1
-        self._check()
-
-    def _check(self):
-        if self.pending == 0 and self.drivers == 0 and not self.done.triggered:
-            self.done.succeed()
-
-
-class Lab(EventSourcesMixin):
+class Lab:
     """A simulated AWS account in one Region, with a seeded random source.
 
     ``Lab(seed=1)`` has AWS's default limits. Options (all checked like AWS would):
@@ -90,24 +38,31 @@ class Lab(EventSourcesMixin):
 
     Time carries on from one ``invoke`` to the next, so environments warmed by
     one run serve the next; ``advance(seconds)`` lets the account sit idle.
+
+    ``Lab`` checks arguments and delegates to its backend (``labkit.backends``);
+    every run returns a ``Run`` over an immutable bundle of records.
     """
 
-    _in_init = False
-
-    def __init__(self, seed=0, **account_options):
-        _refuse_inside_handler("lk.Lab()")
-        self.account = Account(seed, **account_options)
+    def __init__(self, seed: int = 0, **account_options: Any) -> None:
+        bridge.refuse_inside_handler("lk.Lab()")
+        self.backend = SimulatorBackend(seed, **account_options)
         self.seed = seed
-        self.ledger = Ledger()      # the final state of every event, from every source
-        # Handler cells also run in the kernel; a module-level boto3 client there needs a Region.
-        os.environ.setdefault("AWS_DEFAULT_REGION", self.account.region)
-        self._workloads = 0
-        self._events = 0
-        self._retry_rng = random.Random(f"{seed}:sdk-retry")
-        # Simulated services; handler code's `import boto3` / `urllib.request` get fakes wired to them.
-        self.services = Services(self.account, seed)
-        self.services.install(self.account.module_overrides)
-        self.services.lab = self
+
+    # Simulator internals, for lessons and tests that look inside the model.
+    @property
+    def account(self):
+        """The simulated account (``labkit.runtime.Account``): clock, functions, environments."""
+        return self.backend.account
+
+    @property
+    def ledger(self):
+        """The final state of every event, from every source (``labkit.event_sources.ledger``)."""
+        return self.backend.ledger
+
+    @property
+    def services(self):
+        """The simulated services handler code reaches (``labkit.services.Services``)."""
+        return self.backend.services
 
     # -- functions -------------------------------------------------------------------
     def function(self, handler=None, *, source=None, handler_name="handler", name=None, **config):
@@ -117,7 +72,7 @@ class Lab(EventSourcesMixin):
         module's text as ``source``. ``config``: memory_mb, timeout_s,
         ephemeral_storage_mb, reserved_concurrency, provisioned_concurrency,
         architecture, runtime_init_ms."""
-        _refuse_inside_handler("lab.function()")
+        bridge.refuse_inside_handler("lab.function()")
         if (handler is None) == (source is None):
             raise SimulationError("give exactly one of: a handler function, or source='...module text...'")
         if handler is not None:
@@ -129,90 +84,125 @@ class Lab(EventSourcesMixin):
             code = HandlerCode(source, handler_name=handler_name)
             default_name = "my-function"
         if name is None:
+            existing = set(self.backend.function_names())
             name, k = default_name, 2
-            while name in self.account.functions:
+            while name in existing:
                 name, k = f"{default_name}-{k}", k + 1
-        cfg = FunctionConfig(name=name, **config)
-        fn = self.account.add_function(cfg, code)
-        if cfg.provisioned_concurrency:
-            # Allocation finishes before traffic: let the clock run until every
-            # provisioned environment has completed its init (and no further: other
-            # processes, e.g. simulated services, may run forever).
-            env = self.account.env
-            env.run(until=simpy.AllOf(env, fn.provisioning))
-        return fn
+        return self.backend.deploy(FunctionConfig(name=name, **config), code)
 
     # -- traffic ---------------------------------------------------------------------
-    def invoke(self, fn, workload, *, retry=None):
+    def invoke(self, fn, workload, *, retry=None) -> Run:
         """Send ``workload`` to ``fn`` as synchronous (RequestResponse) calls; return the Run."""
         return self.simulate([(fn, workload)], retry=retry)
 
-    def simulate(self, traffic, *, retry=None, async_config=None):
+    def invoke_async(self, fn, workload, **config) -> Run:
+        """Send ``workload`` to ``fn`` as asynchronous (``Event``) invocations; return the Run.
+
+        Each call is accepted with 202 into the function's internal queue; the run lasts
+        until every event has reached a final state (succeeded, destination, DLQ or
+        dropped), which with retries can be hours of simulated time. ``config``: see
+        ``async_queue``."""
+        return self.simulate([(fn, workload, EVENT)], async_config={fn.name: config} if config else None)
+
+    def simulate(self, traffic, *, retry=None, async_config=None) -> Run:
         """Run several streams of traffic at once (e.g. a noisy neighbour).
 
         Each item is ``(function, workload)`` for synchronous calls or
         ``(function, workload, "Event")`` for asynchronous ones; ``async_config`` maps
         a function name to its asynchronous settings (see ``async_queue``). The run
         ends when every call has returned and every asynchronous event is settled."""
-        _refuse_inside_handler("lab.invoke()")
-        acct = self.account
-        env = acct.env
+        bridge.refuse_inside_handler("lab.invoke()")
         if retry is not None and not isinstance(retry, SdkRetry):
             raise InvalidParameterValueException("retry", retry, "None or an lk.SdkRetry(...)")
-        tracker = _Tracker(env)
-        t0 = env.now
-        row0 = len(acct.rows)
-        life0 = len(acct.lifecycle)
-        event0 = self._events
-        horizon = 0.0
-        for fn, cfg in (async_config or {}).items():
-            if fn not in acct.functions:
-                raise InvalidParameterValueException("async_config", fn, f"names of this Lab's functions {list(acct.functions)}")
-            self.async_queue(acct.functions[fn], **cfg)
-        for item in traffic:
-            fn, wl, kind = (tuple(item) + ("RequestResponse",))[:3]
-            if kind not in ("RequestResponse", "Event"):
-                raise InvalidParameterValueException("InvocationType", kind, "RequestResponse or Event")
-            if getattr(fn, "account", None) is not acct:
-                raise SimulationError(f"{fn!r} does not belong to this Lab")
-            if getattr(fn, "retired", False):
-                raise SimulationError(f"{fn.name} was redeployed since this function object was made: "
-                                      "invoke the object the latest lab.function(...) returned")
-            if isinstance(wl, (list, tuple)):
-                from .workload import sequential
-                events = list(wl)
-                wl = sequential(len(events), payload=lambda i: events[i])
-            if not isinstance(wl, Workload):
-                raise InvalidParameterValueException("workload", wl, "an lk.workload.* object or a list of events")
-            self._workloads += 1
-            rng = random.Random(f"{self.seed}:workload:{self._workloads}")
-            horizon = max(horizon, wl.horizon_s)
-            tracker.drivers += 1
-            if kind == "Event":
-                env.process(self._async_driver(fn, self._check_async_workload(wl), rng, tracker, t0))
-            elif wl.closed:
-                env.process(self._closed_loop(fn, wl, rng, retry, tracker))
-            else:
-                env.process(self._open_loop(fn, wl, rng, retry, tracker, t0))
-        wall0 = _wall.perf_counter()
-        progress.run_until(env, tracker.done, t0, horizon)
-        acct.reclaim_idle()
-        event_ids = [f"evt-{k:06d}" for k in range(event0 + 1, self._events + 1)]
-        return Run(self, row0, len(acct.rows), life0, t0, env.now, [item[0] for item in traffic],
-                   wall_s=_wall.perf_counter() - wall0, event_ids=event_ids)
+        names = self.backend.function_names()
+        for fn in (async_config or {}):
+            if fn not in names:
+                raise InvalidParameterValueException("async_config", fn, f"names of this Lab's functions {names}")
+        checked = [self._traffic(item) for item in traffic]
+        return Run(self.backend.run(checked, retry=retry, async_config=async_config))
 
-    def advance(self, seconds):
+    def _traffic(self, item) -> Traffic:
+        fn, wl, kind = (tuple(item) + (REQUEST_RESPONSE,))[:3]
+        if kind not in (REQUEST_RESPONSE, EVENT):
+            raise InvalidParameterValueException("InvocationType", kind, "RequestResponse or Event")
+        if getattr(fn, "account", None) is not self.backend.account:
+            raise SimulationError(f"{fn!r} does not belong to this Lab")
+        if getattr(fn, "retired", False):
+            raise SimulationError(f"{fn.name} was redeployed since this function object was made: "
+                                  "invoke the object the latest lab.function(...) returned")
+        if isinstance(wl, (list, tuple)):
+            events = list(wl)
+            wl = sequential(len(events), payload=events.__getitem__)
+        if not isinstance(wl, Workload):
+            raise InvalidParameterValueException("workload", wl, "an lk.workload.* object or a list of events")
+        if kind == EVENT and wl.closed:
+            raise InvalidParameterValueException(
+                "workload", wl, "an open-loop lk.workload (asynchronous callers do not wait for answers)")
+        return Traffic(fn, wl, kind)
+
+    def advance(self, seconds) -> None:
         """Let ``seconds`` of simulated time pass with no new traffic (idle environments may be reclaimed)."""
         if not isinstance(seconds, (int, float)) or seconds < 0:
             raise InvalidParameterValueException("seconds", seconds, "a number >= 0")
-        env = self.account.env
-        env.run(until=env.now + seconds)
-        self.account.reclaim_idle()
+        self.backend.advance(seconds)
 
     @property
-    def now(self):
+    def now(self) -> float:
         """Simulated seconds since the Lab was created."""
-        return self.account.env.now
+        return self.backend.now
+
+    # -- asynchronous invocation ----------------------------------------------------------
+    def queue(self, name):
+        """A destination or dead-letter queue whose messages you can read (``.messages``)."""
+        return self.backend.queue(name)
+
+    def async_queue(self, fn, **config):
+        """The function's asynchronous-invocation settings (``PutFunctionEventInvokeConfig``):
+        ``maximum_retry_attempts`` (0-2), ``maximum_event_age_s`` (60-21,600), ``on_success``,
+        ``on_failure``, ``dead_letter_queue`` (queues from ``lab.queue``), ``duplicate_rate``,
+        ``payload_limit_bytes``. Returns the function's internal event queue."""
+        return self.backend.dispatcher.async_queue(fn, **config)
+
+    # -- streams and queues ------------------------------------------------------------
+    def kinesis_stream(self, name="stream", shard_count=1, *, retention_hours=None):
+        """A Kinesis data stream of ``shard_count`` shards (records routed by MD5 of the partition key)."""
+        kw = {} if retention_hours is None else {"retention_hours": retention_hours}
+        return self.backend.kinesis_stream(name, shard_count, **kw)
+
+    def sqs_queue(self, name="queue", *, dead_letter_queue=None, max_receive_count=None, **options):
+        """An SQS queue (FIFO when the name ends in ``.fifo``). A redrive policy sends a message
+        to ``dead_letter_queue`` (``lab.queue(...)`` or another SQS queue) after
+        ``max_receive_count`` receives. Options: ``visibility_timeout_s``,
+        ``message_retention_s``, ``content_based_deduplication``."""
+        return self.backend.sqs_queue(name, dead_letter_queue=dead_letter_queue,
+                                      max_receive_count=max_receive_count, **options)
+
+    def event_source_mapping(self, fn, source, **options):
+        """Connect ``source`` (a Kinesis stream or an SQS queue) to ``fn``; polling starts at once.
+        Options are the mapping's settings in snake case (``batch_size``,
+        ``maximum_batching_window_s``, ``parallelization_factor``, ``maximum_retry_attempts``,
+        ``maximum_record_age_s``, ``bisect_batch_on_function_error``,
+        ``report_batch_item_failures``, ``on_failure``, ``maximum_concurrency`` ...)."""
+        return self.backend.event_source_mapping(fn, source, **options)
+
+    def send(self, source, workload, *, partition_key=None, group_id=None, until_s=None) -> Run:
+        """Produce ``workload`` into ``source`` and run until every record/message is settled
+        (or ``until_s`` simulated seconds have passed); return the Run.
+
+        Kinesis needs ``partition_key(payload)``; FIFO queues need ``group_id`` (a string or a
+        function of the payload)."""
+        bridge.refuse_inside_handler("lab.send()")
+        if not isinstance(workload, Workload) or workload.closed:
+            raise InvalidParameterValueException("workload", workload, "an open-loop lk.workload.* object")
+        if isinstance(source, KinesisStream):
+            if partition_key is None:
+                raise InvalidParameterValueException("partition_key", None, "a function of the payload (Kinesis)")
+        elif not isinstance(source, SqsQueue):
+            raise InvalidParameterValueException("source", source, "a lab.kinesis_stream(...) or lab.sqs_queue(...)")
+        if until_s is not None and (not isinstance(until_s, (int, float)) or until_s < 0):
+            raise InvalidParameterValueException("until_s", until_s, "a number of seconds >= 0")
+        return Run(self.backend.send(source, workload, partition_key=partition_key, group_id=group_id,
+                                     until_s=until_s))
 
     # -- simulated services ----------------------------------------------------------
     def dynamodb_table(self, name, key="id", *, items=(), **options):
@@ -221,133 +211,39 @@ class Lab(EventSourcesMixin):
         counters). Options: ``key_type``, ``sort_key``, ``sort_key_type``,
         ``read_units_per_s``, ``write_units_per_s``, ``burst_s``, ``latency_s``, ``jitter_s``
         (see ``labkit.services.dynamodb``)."""
-        _refuse_inside_handler("lab.dynamodb_table()")
-        return self.services.dynamodb_table(name, key, items=items, **options)
+        bridge.refuse_inside_handler("lab.dynamodb_table()")
+        return self.backend.dynamodb_table(name, key, items=items, **options)
 
     def reference_service(self, name, data, **options):
         """Create a simulated HTTP reference-data service that handlers reach with
         ``urllib.request.urlopen(service.url + "/key")``. Options: ``url``, ``latency_s``,
         ``jitter_s``, ``rps_limit``, ``version_every_s`` (see ``labkit.services.reference``)."""
-        _refuse_inside_handler("lab.reference_service()")
-        return self.services.reference_service(name, data, **options)
+        bridge.refuse_inside_handler("lab.reference_service()")
+        return self.backend.reference_service(name, data, **options)
 
     def database(self, name="db", **options):
         """Create a simulated MySQL-style database that handlers reach with
         ``pymysql.connect(host=db.host, ...)``. Options: ``max_connections``, ``vcpus``,
         ``query_cpu_s``, ``handshake_s``, ``auth_cpu_s``, ``network_rtt_s``, ``user``,
         ``password``, ``database``, ``host`` (see ``labkit.services.database``)."""
-        _refuse_inside_handler("lab.database()")
-        from .services.database import DatabaseServer
-        return self.services.add_database(DatabaseServer(name, account=self.account, seed=self.seed,
-                                                         region=self.account.region, **options))
+        bridge.refuse_inside_handler("lab.database()")
+        return self.backend.database(name, **options)
 
     def db_proxy(self, database, name="proxy", **options):
         """Put an RDS-Proxy-style endpoint in front of ``database``; handlers connect to
         ``proxy.host``. Options: ``max_connections_percent``, ``connection_borrow_timeout_s``,
         ``max_client_connections``, ``handshake_s``, ``overhead_s``, ``host``
         (see ``labkit.services.proxy``)."""
-        _refuse_inside_handler("lab.db_proxy()")
-        from .services.proxy import DatabaseProxy
-        return self.services.add_database(DatabaseProxy(database, name, region=self.account.region, **options))
+        bridge.refuse_inside_handler("lab.db_proxy()")
+        return self.backend.db_proxy(database, name, **options)
 
     def traditional_server(self, database, handler=None, **options):
         """The traditional baseline: ``processes`` (5) worker processes with a pool of
         ``pool_size`` (10) connections each, serving ``handler(event, conn)`` without Lambda;
         ``server.serve(workload)`` runs it (see ``labkit.services.pool``)."""
-        _refuse_inside_handler("lab.traditional_server()")
-        from .services.pool import TraditionalServer
-        return TraditionalServer(self, database, handler=handler, **options)
+        bridge.refuse_inside_handler("lab.traditional_server()")
+        return self.backend.traditional_server(database, handler=handler, **options)
 
-    # -- drivers ---------------------------------------------------------------------
-    def _next_event_id(self):
-        self._events += 1
-        return f"evt-{self._events:06d}"
-
-    def _open_loop(self, fn, wl, rng, retry, tracker, t0):
-        env, acct = self.account.env, self.account
-        for offset, event in wl.events(rng):
-            delay = t0 + offset - env.now
-            if delay > 0:
-                yield env.timeout(delay)
-            event_id = self._next_event_id()
-            self.ledger.register(event_id, env.now)
-            if retry is None:
-                # Admit inline: a throttled call without retries needs no process.
-                ee, reason = acct._admit(fn)
-                if ee is None:
-                    self._settle_sync(acct.throttle_row(fn, event_id, 1, None, reason))
-                    continue
-                tracker.pending += 1
-                env.process(self._sync_call(
-                    acct._run_invocation(fn, ee, event, event_id, 1, None, "RequestResponse"), tracker))
-            else:
-                tracker.pending += 1
-                env.process(self._finish_call(self._call(fn, event, event_id, retry, None), tracker))
-        tracker.driver_finished()
-
-    @staticmethod
-    def _finish_call(gen, tracker):
-        yield from gen
-        tracker.finished_one()
-
-    def _sync_call(self, gen, tracker):
-        """One admitted synchronous call, as a simpy process: run it, settle it, count it."""
-        row = yield from gen
-        self._settle_sync(row)
-        tracker.finished_one()
-
-    def _settle_sync(self, row):
-        """A synchronous caller got its answer: success, or the error/throttle it must handle."""
-        if row[17] == SUCCESS:
-            self.ledger.settle(row[2], "succeeded", self.account.env.now)
-        else:
-            self.ledger.settle(row[2], "failed", self.account.env.now, row[20] or row[18])
-
-    def _call(self, fn, event, event_id, retry, client):
-        """One synchronous call, retried on throttles when ``retry`` says so."""
-        acct, env = self.account, self.account.env
-        attempt = 1
-        if event_id not in self.ledger.states:
-            self.ledger.register(event_id, env.now)
-        while True:
-            row = yield from acct.invoke_once(fn, event, event_id, attempt, client)
-            if row[17] != THROTTLED or retry is None or attempt >= retry.max_attempts:
-                self._settle_sync(row)
-                return row
-            yield env.timeout(retry.delay(attempt, self._retry_rng))
-            attempt += 1
-
-    def _closed_loop(self, fn, wl, rng, retry, tracker):
-        env = self.account.env
-        t0 = env.now
-        counter = [0]
-        from .workload import _payload_fn
-        make = _payload_fn(wl.payload)
-
-        def client(k):
-            sent = 0
-            while wl.requests_per_client is None or sent < wl.requests_per_client:
-                if wl.seconds is not None and env.now - t0 >= wl.seconds:
-                    break
-                event = make(counter[0], rng)
-                counter[0] += 1
-                yield from self._call(fn, event, self._next_event_id(), retry, k)
-                sent += 1
-                if wl.think_s:
-                    yield env.timeout(wl.think_s)
-            tracker.finished_one()
-
-        tracker.pending += wl.clients
-        for k in range(wl.clients):
-            env.process(client(k))
-        tracker.driver_finished()
-        return
-        yield  # a generator, so simpy can run it as a process
-
-
-def _refuse_inside_handler(what):
-    from . import bridge
-    if bridge.current() is not None:
-        raise SimulationError(
-            f"{what} was called from inside a simulated execution environment. Keep the handler in a "
-            "notebook cell of its own (like a handler.py file), without the code that drives the Lab.")
+    def close(self) -> None:
+        """Release what the Lab holds (its environments' temporary folders)."""
+        self.backend.close()

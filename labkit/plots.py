@@ -100,7 +100,7 @@ class RunPlots:
         are listed in the legend instead of squashing the plot."""
         with _figure_style(ax is None):
             ax = ax or _new_axes()
-            run, acct = self.run, self.run.lab.account
+            run, recs = self.run, self.run.records
             inv = run.invocations
             t0, t1 = _window(run)
             palette = STYLE["functions"]
@@ -128,10 +128,10 @@ class RunPlots:
                 pc = fn.config.provisioned_concurrency
                 if pc:
                     limits.append((pc, f"{fn.name}: provisioned concurrency = {pc:,}", palette[k % len(palette)], ":"))
-            pool = acct.unreserved_pool
-            if any(fn.config.reserved_concurrency is None for fn in run.functions) and pool != acct.concurrency_limit:
+            pool = recs.unreserved_concurrency
+            if any(fn.config.reserved_concurrency is None for fn in run.functions) and pool != recs.concurrency_limit:
                 limits.append((pool, f"unreserved pool = {pool:,}", STYLE["colors"]["limit"], ":"))
-            limits.append((acct.concurrency_limit, f"account concurrency limit = {acct.concurrency_limit:,}",
+            limits.append((recs.concurrency_limit, f"account concurrency limit = {recs.concurrency_limit:,}",
                            STYLE["colors"]["limit"], "-."))
             top = peak
             for value, label, color, ls in limits:

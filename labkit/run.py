@@ -36,81 +36,67 @@ import math
 import pandas as pd
 
 from . import logs, metrics
-from .runtime import INVOCATION_COLUMNS, LIFECYCLE_COLUMNS
+from .plots import RunPlots
+from .records import (ASYNC_EVENT_COLUMNS, ENVIRONMENT_COLUMNS, ERROR, EVENT_COLUMNS, FAILED, INVOCATION_COLUMNS,
+                      LIFECYCLE_COLUMNS, SUCCESS, THROTTLED, TIMEOUT, RunRecords)
 
 
 class Run:
-    def __init__(self, lab, row0, row1, life0, t0, t1, functions, wall_s=0.0, event_ids=()):
-        self.lab = lab
-        self._acct = lab.account
-        self._rows = self._acct.rows[row0:row1]
-        self._life0 = life0
-        self.t0, self.t1 = t0, t1
-        self.functions = list(dict.fromkeys(functions))
-        self.wall_s = wall_s
-        self.event_ids = list(event_ids)
-        self._inv = None
+    """One run's results: a read-only view of its ``RunRecords`` (``run.records``), fixed
+    when the run ended, whichever backend produced them."""
+
+    def __init__(self, records: RunRecords) -> None:
+        self.records = records
+        self.t0, self.t1 = records.t0, records.t1
+        self.functions = list(records.functions)   # FunctionInfo(name, config)
+        self.wall_s = records.wall_s
+        self.event_ids = list(records.event_ids)
+        self._inv: pd.DataFrame | None = None
 
     # -- records ---------------------------------------------------------------------
     @property
-    def invocations(self):
+    def invocations(self) -> pd.DataFrame:
         """One row per invocation attempt, in the order they ended (see the module docstring)."""
         if self._inv is None:
-            df = pd.DataFrame.from_records(self._rows, columns=INVOCATION_COLUMNS)
+            recs = self.records.invocations
+            df = pd.DataFrame.from_records(recs, columns=INVOCATION_COLUMNS)
             # Keep handler responses as the Python objects they were (no int64/NaN coercion).
-            df["response"] = pd.Series([r[22] for r in self._rows], dtype=object)
+            df["response"] = pd.Series([r.response for r in recs], dtype=object)
             df = df.sort_values(["start_s", "end_s"], kind="stable").reset_index(drop=True)
             self._inv = df
         return self._inv.copy()
 
     @property
-    def lifecycle(self):
+    def lifecycle(self) -> pd.DataFrame:
         """Environment lifecycle events during the run: created, init_done, invoke_start, idle,
         reset, reclaimed (reclaims are stamped with the instant the idle time ran out)."""
-        rows = [r for r in self._acct.lifecycle[self._life0:]] + \
-               [r for r in self._acct.lifecycle[:self._life0] if r[3] == "reclaimed" and r[0] >= self.t0]
-        df = pd.DataFrame.from_records(rows, columns=LIFECYCLE_COLUMNS)
+        df = pd.DataFrame.from_records(self.records.lifecycle, columns=LIFECYCLE_COLUMNS)
         return df.sort_values("time_s", kind="stable").reset_index(drop=True)
 
     @property
-    def environments(self):
+    def environments(self) -> pd.DataFrame:
         """One row per execution environment that served this run."""
-        used = {}
-        for r in self._rows:
-            if r[6] is not None:
-                used[r[6]] = used.get(r[6], 0) + 1
-        recs = []
-        for fn in self.functions:
-            for ee in fn.environments:
-                if ee.id in used:
-                    recs.append({
-                        "environment_id": ee.id, "function": fn.name, "provisioned": ee.provisioned,
-                        "created_s": ee.created_at, "invocations": used[ee.id],
-                        "reclaimed_s": math.nan if ee.reclaimed_at is None else ee.reclaimed_at,
-                        "log_stream_name": ee.log_stream_name,
-                    })
-        return pd.DataFrame(recs, columns=["environment_id", "function", "provisioned", "created_s",
-                                           "invocations", "reclaimed_s", "log_stream_name"])
+        return pd.DataFrame.from_records(self.records.environments, columns=ENVIRONMENT_COLUMNS)
 
     @property
-    def events(self):
+    def events(self) -> pd.DataFrame:
         """The final state of every event this run produced (see ``labkit.event_sources.ledger``):
         succeeded, failed (a synchronous caller got the error), failure_destination,
         dead_letter_queue, dropped (with the reason), or pending."""
-        states = self.lab.ledger.states
-        recs = [(e, *states[e]) for e in self.event_ids if e in states]
-        return pd.DataFrame(recs, columns=["event_id", "state", "reason", "time_s"])
+        return pd.DataFrame.from_records(self.records.events, columns=EVENT_COLUMNS)
 
-    def event_states(self):
+    def event_states(self) -> dict[str, int]:
         """Counts of events per final state, e.g. ``{"succeeded": 98, "dropped": 2}``."""
-        return self.lab.ledger.counts([e for e in self.event_ids if e in self.lab.ledger.states])
+        out: dict[str, int] = {}
+        for e in self.records.events:
+            out[e.state] = out.get(e.state, 0) + 1
+        return out
 
     @property
-    def async_events(self):
+    def async_events(self) -> pd.DataFrame:
         """One row per asynchronous event: when it was received, first invoked and settled,
         its attempts, function errors, throttles, duplicates, final state and reason."""
-        from .event_sources.asynchronous import ASYNC_EVENT_COLUMNS
-        return pd.DataFrame(self.lab._async_records(self.event_ids), columns=list(ASYNC_EVENT_COLUMNS))
+        return pd.DataFrame([r.as_tuple() for r in self.records.async_events], columns=list(ASYNC_EVENT_COLUMNS))
 
     # -- metrics ---------------------------------------------------------------------
     def metrics(self, period_s=60.0):
@@ -128,20 +114,20 @@ class Run:
     def summary(self):
         """Headline figures of the run, as plain numbers (rounded for stable printing)."""
         df = self.invocations
-        ran = df[df["outcome"] != "throttled"]
+        ran = df[df["outcome"] != THROTTLED]
         dur = ran["duration_ms"]
         billed_gb_s = float((ran["memory_mb"] / 1024 * ran["billed_duration_ms"] / 1000).sum())
         calls = df["event_id"].nunique()
-        throttles = int((df["outcome"] == "throttled").sum())
+        throttles = int((df["outcome"] == THROTTLED).sum())
         throttle_failed = self.events
-        throttle_failed = throttle_failed[(throttle_failed["state"] == "failed")
+        throttle_failed = throttle_failed[(throttle_failed["state"] == FAILED)
                                           & throttle_failed["reason"].str.endswith("LimitExceeded", na=False)]
         return {
             "calls": int(calls),
             "invocations": int(len(ran)),
-            "succeeded": int((df["outcome"] == "success").sum()),
-            "errors": int(df["outcome"].isin(["error", "timeout"]).sum()),
-            "timeouts": int((df["outcome"] == "timeout").sum()),
+            "succeeded": int((df["outcome"] == SUCCESS).sum()),
+            "errors": int(df["outcome"].isin([ERROR, TIMEOUT]).sum()),
+            "timeouts": int((df["outcome"] == TIMEOUT).sum()),
             "throttles": throttles,
             "calls_failed_by_throttling": int(len(throttle_failed)),
             "cold_starts": int(ran["cold"].sum()),
@@ -155,55 +141,54 @@ class Run:
         }
 
     # -- logs ------------------------------------------------------------------------
-    def report(self, request_id=None):
+    def report(self, request_id: str | None = None) -> str:
         """The REPORT line of one invocation (default: the first that ran)."""
-        row = self._row(request_id)
-        return self._report(row)
+        return self._report(self._record(request_id))
 
-    def log(self, request_id=None):
+    def log(self, request_id: str | None = None) -> list[str]:
         """All log lines of one invocation: [INIT_REPORT], START, handler output, END, REPORT."""
-        row = self._row(request_id)
-        return self._log_lines(row)
+        return self._log_lines(self._record(request_id))
 
-    def log_lines(self, function=None):
+    def log_lines(self, function=None) -> list[str]:
         """Every invocation's log lines in start order (what CloudWatch Logs would hold)."""
-        out = []
-        for row in sorted(self._rows, key=lambda r: (r[10], r[12])):
-            if row[17] != "throttled" and (function is None or row[1] == getattr(function, "name", function)):
-                out.extend(self._log_lines(row))
+        name = getattr(function, "name", function)
+        out: list[str] = []
+        for rec in sorted(self.records.invocations, key=lambda r: (r.start_s, r.end_s)):
+            if rec.outcome != THROTTLED and (name is None or rec.function == name):
+                out.extend(self._log_lines(rec))
         return out
 
-    def _row(self, request_id):
-        for row in self._rows if request_id is not None else sorted(self._rows, key=lambda r: r[10]):
-            if (request_id is None and row[17] != "throttled") or row[0] == request_id:
-                return row
+    def _record(self, request_id):
+        recs = self.records.invocations
+        for rec in recs if request_id is not None else sorted(recs, key=lambda r: r.start_s):
+            if (request_id is None and rec.outcome != THROTTLED) or rec.request_id == request_id:
+                return rec
         raise KeyError(f"no invocation {request_id!r} in this run")
 
-    def _report(self, row):
-        rid, outcome = row[0], row[17]
+    def _report(self, rec) -> str:
         status = None
-        if outcome == "timeout":
+        if rec.outcome == TIMEOUT:
             status = "timeout"
-        elif rid in self._acct.runtime_errors:
+        elif rec.request_id in self.records.runtime_errors:
             status = "error"
-        return logs.report_line(rid, row[14], row[15], row[16], row[13] if row[8] else math.nan,
-                                status=status, error_type=row[18])
+        return logs.report_line(rec.request_id, rec.duration_ms, rec.billed_duration_ms, rec.memory_mb,
+                                rec.init_duration_ms if rec.cold else math.nan, status=status,
+                                error_type=rec.error_type)
 
-    def _log_lines(self, row):
-        rid = row[0]
+    def _log_lines(self, rec) -> list[str]:
+        rid = rec.request_id
         lines = []
-        if rid in self._acct.init_reports:
-            lines.append(self._acct.init_reports[rid])
+        if rid in self.records.init_reports:
+            lines.append(self.records.init_reports[rid])
         lines.append(logs.start_line(rid))
-        lines.extend(self._acct.logs.get(rid, ()))
+        lines.extend(self.records.logs.get(rid, ()))
         lines.append(logs.end_line(rid))
-        lines.append(self._report(row))
+        lines.append(self._report(rec))
         return lines
 
     # -- plots -----------------------------------------------------------------------
     @property
-    def plot(self):
-        from .plots import RunPlots
+    def plot(self) -> RunPlots:
         return RunPlots(self)
 
     def __repr__(self):

@@ -36,36 +36,26 @@ import math
 import random
 import shutil
 import tempfile
-import uuid
 from collections import deque
 from datetime import datetime, timezone
 
 import simpy
 from greenlet import greenlet
 
-from . import billing, bridge, concurrency, facts, logcapture, scaling
-from .config import FunctionConfig
-from .errors import InvalidParameterValueException
-from .sandbox import EnvironmentNamespace, HandlerCode, InitError, format_stack
+from . import arns, billing, bridge, concurrency, facts, scaling
+from .errors import InvalidParameterValueException, SimulationError
+from .records import (COLD, CREATED, ERROR, IDLE, INIT_DONE, INIT_FAILED, INVOKE_START, PROVISIONED, RECLAIMED,
+                      REINIT, REQUEST_RESPONSE, RESET, SUCCESS, THROTTLED, TIMEOUT, WARM, InvocationRecord,
+                      LifecycleEvent)
+from .sandbox import EnvironmentNamespace, InitError, format_stack
 
 NAN = float("nan")
 _PLAIN_JSON = (type(None), str, int, bool)   # responses that always marshal
-
-# Outcomes of one invocation attempt.
-SUCCESS, ERROR, TIMEOUT, THROTTLED = "success", "error", "timeout", "throttled"
+_new = tuple.__new__                          # builds a record without NamedTuple's Python-level __new__
 
 # Results of running code in a greenlet.
 _OK, _ERR, _KILLED, _INIT_ERR, _EXIT = range(5)
-
-INVOCATION_COLUMNS = (
-    "request_id", "function", "event_id", "attempt", "invocation_type", "client", "environment_id",
-    "start_type", "cold", "arrival_s", "start_s", "invoke_start_s", "end_s", "init_duration_ms",
-    "duration_ms", "billed_duration_ms", "memory_mb", "outcome", "error_type", "error_message",
-    "throttle_reason", "cost_usd", "response",
-)
-_COL = {c: i for i, c in enumerate(INVOCATION_COLUMNS)}
-
-LIFECYCLE_COLUMNS = ("time_s", "environment_id", "function", "event", "request_id")
+CODE_OK = _OK   # for services that run plain code through ``Account._run_code``
 
 
 class Activation:
@@ -115,7 +105,7 @@ class LambdaContext:
         self.aws_request_id = request_id
         self.function_name = cfg.name
         self.function_version = cfg.version
-        self.invoked_function_arn = cfg.function_arn
+        self.invoked_function_arn = fn.arn
         self.memory_limit_in_mb = str(cfg.memory_mb)   # a string, as in the Python runtime
         self.log_group_name = f"/aws/lambda/{cfg.name}"
         self.log_stream_name = log_stream_name
@@ -179,6 +169,11 @@ class Function:
     def reserved_concurrency(self):
         return self.config.reserved_concurrency
 
+    @property
+    def arn(self):
+        """The function's ARN, in its account's Region."""
+        return arns.function_arn(self.account.region, self.name)
+
     def __repr__(self):
         c = self.config
         extra = "" if c.reserved_concurrency is None else f", reserved_concurrency={c.reserved_concurrency}"
@@ -206,7 +201,6 @@ class Account:
         if not isinstance(idle_reclaim_s, (int, float)) or idle_reclaim_s <= 0:
             raise InvalidParameterValueException("idle_reclaim_s", idle_reclaim_s, "a number of seconds > 0")
         billing._check_model(billing_model)
-        logcapture.install()
         self.seed = seed
         self.env = simpy.Environment()
         self.concurrency_limit = concurrency_limit
@@ -223,8 +217,9 @@ class Account:
         # Separate random streams, so adding randomness in one place leaves the others as they were.
         self._ids = random.Random(f"{seed}:ids")
         self._env_seeds = random.Random(f"{seed}:environments")
-        self.rows = []
-        self.lifecycle = []
+        # Buffers of the running run's records (the backend takes them when the run ends).
+        self.records: list[InvocationRecord] = []
+        self.lifecycle: list[LifecycleEvent] = []
         self.logs = {}               # request_id -> captured handler output lines
         self.init_reports = {}       # request_id -> INIT_REPORT line (failed inits)
         self.runtime_errors = set()  # request ids whose error the platform reports (REPORT Status: error)
@@ -294,7 +289,7 @@ class Account:
             ee.reclaimed_at = now
             ee.release_resources(now, "redeployed")
             ee.namespace = None
-            self.lifecycle.append((now, ee.id, fn.name, "reclaimed", None))
+            self.lifecycle.append(_new(LifecycleEvent, (now, ee.id, fn.name, RECLAIMED, None)))
         fn.idle.clear()
         fn.provisioned_idle.clear()
 
@@ -311,11 +306,11 @@ class Account:
             # environments and report the init error there.
             ee.release_resources(self.env.now, "reset")
             ee.namespace.reset()
-            self.lifecycle.append((self.env.now, ee.id, fn.name, "init_failed", None))
+            self.lifecycle.append(_new(LifecycleEvent, (self.env.now, ee.id, fn.name, INIT_FAILED, None)))
             return
         ee.needs_init = False
         ee.freed_at = self.env.now
-        self.lifecycle.append((self.env.now, ee.id, fn.name, "init_done", None))
+        self.lifecycle.append(_new(LifecycleEvent, (self.env.now, ee.id, fn.name, INIT_DONE, None)))
         fn.provisioned_idle.append(ee)
 
     # -- environments --------------------------------------------------------------------
@@ -333,7 +328,7 @@ class Account:
                                   self.module_overrides)
         ee = ExecutionEnvironment(f"env-{n:04d}", fn, provisioned, ns, now, stream)
         fn.environments.append(ee)
-        self.lifecycle.append((now, ee.id, fn.name, "created", None))
+        self.lifecycle.append(_new(LifecycleEvent, (now, ee.id, fn.name, CREATED, None)))
         return ee
 
     def reclaim_idle(self, fn=None):
@@ -346,10 +341,10 @@ class Account:
                 ee.reclaimed_at = ee.freed_at + self.idle_reclaim_s
                 ee.release_resources(ee.reclaimed_at, "reclaimed")
                 ee.namespace = None
-                self.lifecycle.append((ee.reclaimed_at, ee.id, f.name, "reclaimed", None))
+                self.lifecycle.append(_new(LifecycleEvent, (ee.reclaimed_at, ee.id, f.name, RECLAIMED, None)))
 
     # -- admission -----------------------------------------------------------------------
-    def _admit(self, fn):
+    def admit(self, fn):
         """Pick an environment for one request now, or return the throttle Reason."""
         r = fn.config.reserved_concurrency
         if r is not None:
@@ -396,22 +391,23 @@ class Account:
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     # -- one invocation attempt ----------------------------------------------------------
-    def throttle_row(self, fn, event_id, attempt, client, reason, invocation_type="RequestResponse"):
+    def throttle_record(self, fn, event_id, attempt, client, reason, invocation_type=REQUEST_RESPONSE):
+        """Record a throttled attempt (``TooManyRequestsException`` with ``reason``) and return it."""
         now = self.env.now
-        row = [self.request_id(), fn.name, event_id, attempt, invocation_type, client, None,
-               None, False, now, now, NAN, now, NAN, NAN, 0, fn.config.memory_mb, THROTTLED,
-               "TooManyRequestsException", "Rate Exceeded.", reason, 0.0, None]
-        self.rows.append(row)
-        return row
+        rec = _new(InvocationRecord, (self.request_id(), fn.name, event_id, attempt, invocation_type, client, None,
+                                      None, False, now, now, NAN, now, NAN, NAN, 0, fn.config.memory_mb, THROTTLED,
+                                      "TooManyRequestsException", "Rate Exceeded.", reason, 0.0, None))
+        self.records.append(rec)
+        return rec
 
-    def invoke_once(self, fn, event, event_id, attempt=1, client=None, invocation_type="RequestResponse"):
-        """One invocation attempt as a generator for a simpy process; returns its record row."""
-        ee, reason = self._admit(fn)
+    def invoke_once(self, fn, event, event_id, attempt=1, client=None, invocation_type=REQUEST_RESPONSE):
+        """One invocation attempt as a generator for a simpy process; returns its ``InvocationRecord``."""
+        ee, reason = self.admit(fn)
         if ee is None:
-            return self.throttle_row(fn, event_id, attempt, client, reason, invocation_type)
-        return (yield from self._run_invocation(fn, ee, event, event_id, attempt, client, invocation_type))
+            return self.throttle_record(fn, event_id, attempt, client, reason, invocation_type)
+        return (yield from self.run_invocation(fn, ee, event, event_id, attempt, client, invocation_type))
 
-    def _run_invocation(self, fn, ee, event, event_id, attempt, client, invocation_type):
+    def run_invocation(self, fn, ee, event, event_id, attempt, client, invocation_type):
         env, cfg = self.env, fn.config
         arrival = start = env.now
         rid = self.request_id()
@@ -426,7 +422,7 @@ class Account:
         if ee.needs_init and ee.invocations == 0 and not ee.provisioned:
             # Cold start: the Init phase, limited to 10 s, before the Invoke phase.
             cold = True
-            start_type = "cold"
+            start_type = COLD
             if cfg.runtime_init_ms:
                 yield env.timeout(cfg.runtime_init_ms / 1000)
             status, value = yield from self._run_code(Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus, ee), ns.run_init, (),
@@ -434,7 +430,7 @@ class Account:
             init_ms = (env.now - start) * 1000
             if status == _OK:
                 ee.needs_init = False
-                lc.append((env.now, ee.id, fn.name, "init_done", rid))
+                lc.append(_new(LifecycleEvent, (env.now, ee.id, fn.name, INIT_DONE, rid)))
             elif status == _KILLED:
                 init_ms = facts.INIT_LIMIT_S * 1000
                 self.init_reports[rid] = f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: timeout"
@@ -444,14 +440,14 @@ class Account:
                 etype, emsg = _init_failure(status, value)
                 self.init_reports[rid] = (f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\t"
                                           f"Status: error\tError Type: {etype}")
-                return self._finish(fn, ee, rid, event_id, attempt, client, invocation_type, "cold", True,
+                return self._finish(fn, ee, rid, event_id, attempt, client, invocation_type, COLD, True,
                                     arrival, start, env.now, init_ms, 0.0, ERROR, etype, emsg, None,
                                     reset=True, runtime_error=True, log=log)
         else:
-            start_type = "reinit" if ee.needs_init else ("provisioned" if ee.provisioned else "warm")
+            start_type = REINIT if ee.needs_init else (PROVISIONED if ee.provisioned else WARM)
         invoke_start = env.now
         deadline = invoke_start + cfg.timeout_s
-        lc.append((invoke_start, ee.id, fn.name, "invoke_start", rid))
+        lc.append(_new(LifecycleEvent, (invoke_start, ee.id, fn.name, INVOKE_START, rid)))
         status = _OK
         if ee.needs_init:
             # A suppressed init: init re-runs inside the invoke, under the function timeout.
@@ -513,25 +509,26 @@ class Account:
             ee.release_resources(now, "reset")
             ee.namespace.reset()
             ee.needs_init = True
-            self.lifecycle.append((now, ee.id, fn.name, "reset", rid))
-        self.lifecycle.append((now, ee.id, fn.name, "idle", rid))
+            self.lifecycle.append(_new(LifecycleEvent, (now, ee.id, fn.name, RESET, rid)))
+        self.lifecycle.append(_new(LifecycleEvent, (now, ee.id, fn.name, IDLE, rid)))
         self._release(fn, ee)
         init_billed = 0.0 if math.isnan(init_ms) else init_ms
         billed = billing.billed_duration_ms(duration_ms, init_billed, self.billing_model)
         cost = billing.invocation_cost(cfg.memory_mb, billed, cfg.architecture)
-        row = [rid, fn.name, event_id, attempt, invocation_type, client, ee.id, start_type, cold, arrival, start,
-               invoke_start, now, init_ms, duration_ms, billed, cfg.memory_mb, outcome, error_type, error_message,
-               None, cost, response]
-        self.rows.append(row)
+        rec = _new(InvocationRecord, (rid, fn.name, event_id, attempt, invocation_type, client, ee.id, start_type, cold,
+                                      arrival, start, invoke_start, now, init_ms, duration_ms, billed, cfg.memory_mb,
+                                      outcome, error_type, error_message, None, cost, response))
+        self.records.append(rec)
         if runtime_error:
             self.runtime_errors.add(rid)
         if log:
             self.logs[rid] = log
-        return row
+        return rec
 
     # -- running code in a greenlet ------------------------------------------------------
     @staticmethod
-    def _greenlet_main(fn, args):
+    def _greenlet_main(act, fn, args):
+        bridge.enter(act)
         try:
             return _OK, fn(*args)
         except bridge.Killed:
@@ -548,8 +545,7 @@ class Account:
         env = self.env
         act.deadline = deadline
         glet = act.glet = greenlet(self._greenlet_main)
-        bridge._current = act
-        msg = glet.switch(fn, args)
+        msg = glet.switch(act, fn, args)
         while not glet.dead:
             kind, payload = msg
             remaining = deadline - env.now
@@ -560,7 +556,6 @@ class Account:
                     return self._kill(act)
                 if payload > 0:
                     yield env.timeout(payload)
-                bridge._current = act
                 msg = glet.switch(None)
                 continue
             event = payload
@@ -571,13 +566,11 @@ class Account:
                 try:
                     yield event | limit
                 except BaseException as e:   # the awaited event failed: raise it in the handler
-                    bridge._current = act
                     msg = glet.throw(e)
                     continue
                 if event.callbacks is not None:   # the deadline came first
                     event.callbacks.append(_defuse)
                     return self._kill(act)
-            bridge._current = act
             msg = glet.switch(event.value) if event.ok else glet.throw(event.value)
         return msg
 
@@ -585,7 +578,6 @@ class Account:
     def _kill(cls, act):
         cls._stop_children(act)
         act.killed = True
-        bridge._current = act
         for _ in range(1000):
             if act.glet.dead:
                 break

@@ -34,7 +34,7 @@ def _check_count(name, value, lo=0):
     return value
 
 
-def _payload_fn(payload):
+def payload_fn(payload):
     if payload is None:
         return lambda i, rng: {"n": i}
     if callable(payload):
@@ -58,7 +58,7 @@ class Workload:
         raise NotImplementedError
 
     def events(self, rng):
-        make = _payload_fn(self.payload)
+        make = payload_fn(self.payload)
         for i, t in enumerate(self.offsets(rng)):
             yield t, make(i, rng)
 

@@ -60,8 +60,8 @@ def test_function_errors_retry_twice_one_then_two_minutes_apart():
     lab, fn, ledger, q = _setup(FAIL, AsyncConfig(on_failure=fail))
     _send(lab, q, [{"n": 7}])
     lab.account.env.run(until=1000)
-    rows = [r for r in lab.account.rows if r[2] == "evt-0"]
-    starts = [r[10] for r in rows]
+    rows = [r for r in lab.account.records if r.event_id == "evt-0"]
+    starts = [r.start_s for r in rows]
     assert len(rows) == 3
     assert starts[1] - starts[0] == pytest.approx(60.0)
     assert starts[2] - starts[1] == pytest.approx(120.0)
@@ -78,9 +78,9 @@ def test_maximum_retry_attempts(retries):
     lab, fn, ledger, q = _setup(FAIL, AsyncConfig(maximum_retry_attempts=retries))
     _send(lab, q, [{"n": 1}])
     lab.account.env.run(until=1000)
-    assert len(lab.account.rows) == 1 + retries
+    assert len(lab.account.records) == 1 + retries
     # no destination: dropped, with the reason
-    assert ledger.states["evt-0"][:2] == ["dropped", "RetriesExhausted"]
+    assert (ledger.states["evt-0"].state, ledger.states["evt-0"].reason) == ("dropped", "RetriesExhausted")
 
 
 def test_dead_letter_queue_receives_the_event_itself():
@@ -106,15 +106,15 @@ def test_throttles_back_off_exponentially_and_do_not_use_retry_attempts():
     lab, fn, ledger, q = _setup(SLOW, AsyncConfig(maximum_retry_attempts=0), reserved_concurrency=1, timeout_s=60)
     _send(lab, q, [{"n": 0, "s": 20.0}, {"n": 1, "s": 0.5}])
     lab.account.env.run(until=200)
-    second = [r for r in lab.account.rows if r[2] == "evt-1"]
-    throttled = [r for r in second if r[17] == "throttled"]
-    times = [r[10] for r in second]
+    second = [r for r in lab.account.records if r.event_id == "evt-1"]
+    throttled = [r for r in second if r.outcome == "throttled"]
+    times = [r.start_s for r in second]
     gaps = [b - a for a, b in zip(times, times[1:])]
     for k, gap in enumerate(gaps[:5]):   # each wait lies in the upper half of its exponential step
         assert 0.5 * 2 ** k <= gap <= 2 ** k + 1e-9
     assert len(throttled) >= 4
     assert ledger.state("evt-1") == "succeeded"   # throttles did not exhaust MaximumRetryAttempts=0
-    assert q.records["evt-1"]["throttles"] == len(throttled)
+    assert q.records["evt-1"].throttles == len(throttled)
 
 
 def test_throttle_backoff_is_capped_at_five_minutes_and_event_age_expires():
@@ -124,10 +124,10 @@ def test_throttle_backoff_is_capped_at_five_minutes_and_event_age_expires():
     _send(lab, q, [{"n": 0, "s": 899.0}, {"n": 1, "s": 899.0}, {"n": 2, "s": 899.0}])
     lab.account.env.run(until=5000)
     for eid in ("evt-1", "evt-2"):
-        times = [r[10] for r in lab.account.rows if r[2] == eid]
+        times = [r.start_s for r in lab.account.records if r.event_id == eid]
         assert max(b - a for a, b in zip(times, times[1:])) <= facts.ASYNC_THROTTLE_BACKOFF_S[1] + 1e-9
     # One function slot, three 15-minute events, events may be 20 minutes old: one cannot make it.
-    expired = [e for e in ("evt-1", "evt-2") if ledger.states[e][:2] == ["failure_destination", "EventAgeExceeded"]]
+    expired = [e for e in ("evt-1", "evt-2") if (ledger.states[e].state, ledger.states[e].reason) == ("failure_destination", "EventAgeExceeded")]
     assert len(expired) == 1
     assert fail.messages[-1].body["requestContext"]["condition"] == "EventAgeExceeded"
 
@@ -138,7 +138,7 @@ def test_reserved_concurrency_zero_goes_straight_to_failure_destination_without_
     _send(lab, q, [{"n": 1}, {"n": 2}])
     lab.account.env.run(until=100)
     assert ledger.counts() == {"failure_destination": 2}
-    assert lab.account.rows == []          # never invoked, never retried
+    assert lab.account.records == []          # never invoked, never retried
     assert all(m.time_s == 0 for m in fail.messages)
 
 
@@ -172,7 +172,7 @@ def test_duplicates_are_seeded_and_do_not_change_final_states():
         lab, fn, ledger, q = _setup(OK, AsyncConfig(duplicate_rate=0.2), seed=seed)
         _send(lab, q, [{"n": i} for i in range(200)])
         lab.account.env.run(until=100)
-        return ledger.counts(), sum(r["duplicates"] for r in q.records.values()), len(lab.account.rows)
+        return ledger.counts(), sum(r.duplicates for r in q.records.values()), len(lab.account.records)
 
     a, b = run(3), run(3)
     assert a == b

@@ -57,7 +57,7 @@ def handler(event, context):
 
 def final_or_pending(lab, event_ids):
     states = lab.ledger.states
-    return all(states[e][0] in FINAL_STATES + ("pending",) for e in event_ids)
+    return all(states[e].state in FINAL_STATES + ("pending",) for e in event_ids)
 
 
 # ---------------------------------------------------------------------------------------------

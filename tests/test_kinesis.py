@@ -283,7 +283,7 @@ def test_event_has_aws_shape_and_base64_data():
     m = KinesisEventSourceMapping(stream, fn)
     _put_at(lab, stream, [(0.25, "alice", {"order": 7})])
     lab.account.env.run(until=5)
-    resp = [r[22] for r in lab.account.rows if r[17] == "success"][0]
+    resp = [r.response for r in lab.account.records if r.outcome == "success"][0]
     (rec,) = resp["Records"]
     shard = stream.shard_for("alice")
     seq = shard.records[0].sequence_number
@@ -382,7 +382,7 @@ def test_latest_starting_position_skips_old_records_which_then_expire():
     lab.account.env.run(until=DAY_S + 10)
     assert ledger.counts() == {"succeeded": 1, "dropped": 1}
     old = stream.shards[0].records[0]
-    assert ledger.states[old.record_id][:2] == ["dropped", "RetentionExpired"]
+    assert (ledger.states[old.record_id].state, ledger.states[old.record_id].reason) == ("dropped", "RetentionExpired")
     assert m.batches["size"].sum() == 1
 
 
@@ -442,7 +442,7 @@ def test_poison_record_blocks_its_shard_until_maximum_record_age():
     assert info["streamArn"] == stream.arn and info["batchSize"] >= 1
     assert {"approximateArrivalOfFirstRecord", "approximateArrivalOfLastRecord", "endSequenceNumber"} <= set(info)
     assert "Records" not in body and "requestPayload" not in body
-    assert ledger.states[poison.record_id][:2] == ["failure_destination", "RecordAgeExceeded"]
+    assert (ledger.states[poison.record_id].state, ledger.states[poison.record_id].reason) == ("failure_destination", "RecordAgeExceeded")
     assert failures.messages[0].time_s == pytest.approx(60.2, abs=1.5)
     assert stream.drained and set(ledger.counts()) <= {"succeeded", "failure_destination"}
 
@@ -472,7 +472,7 @@ def test_without_a_destination_given_up_records_are_dropped_with_the_reason():
     _put_at(lab, stream, [(0.5, "a", {"poison": True})])
     lab.account.env.run(until=10)
     (state,) = ledger.states.values()
-    assert state[:2] == ["dropped", "RetryAttemptsExhausted"]
+    assert (state.state, state.reason) == ("dropped", "RetryAttemptsExhausted")
 
 
 def test_bisect_isolates_the_poison_record_and_a_split_is_not_a_retry():
@@ -565,7 +565,8 @@ def test_a_timeout_is_a_function_error():
     _put_at(lab, stream, [(0.5, "k", {"sleep": 5})])
     lab.account.env.run(until=20)
     assert list(m.batches["outcome"]) == ["timeout", "timeout"]
-    assert list(ledger.states.values())[0][:2] == ["dropped", "RetryAttemptsExhausted"]
+    (entry,) = ledger.states.values()
+    assert (entry.state, entry.reason) == ("dropped", "RetryAttemptsExhausted")
 
 
 # -- Retention -----------------------------------------------------------------------------
@@ -577,7 +578,7 @@ def test_records_nobody_reads_expire_after_retention():
     assert ledger.counts() == {"dropped": 3, "pending": 2}   # the ones put at 0, 1 and 2 s
     lab.account.env.run(until=DAY_S + 10)
     assert ledger.counts() == {"dropped": 5} and stream.drained
-    assert {s[1] for s in ledger.states.values()} == {"RetentionExpired"}
+    assert {s.reason for s in ledger.states.values()} == {"RetentionExpired"}
 
 
 def test_retention_expiry_unblocks_a_shard_stuck_on_a_poison_record():
@@ -586,9 +587,9 @@ def test_retention_expiry_unblocks_a_shard_stuck_on_a_poison_record():
     _put_at(lab, stream, [(0.5, "a", {"poison": True}), (10.0, "b", {})])
     lab.account.env.run(until=DAY_S + 700)
     poison, ok = stream.shards[0].records
-    assert ledger.states[poison.record_id][:2] == ["dropped", "RetentionExpired"]
-    assert ledger.states[ok.record_id][0] == "succeeded"
-    assert ledger.states[ok.record_id][2] > DAY_S           # it waited the whole day
+    assert (ledger.states[poison.record_id].state, ledger.states[poison.record_id].reason) == ("dropped", "RetentionExpired")
+    assert ledger.states[ok.record_id].state == "succeeded"
+    assert ledger.states[ok.record_id].time_s > DAY_S           # it waited the whole day
     assert m.iterator_age["iterator_age_ms"].max() > (DAY_S - 700) * 1000
 
 
@@ -599,8 +600,8 @@ def test_a_record_expiring_during_an_invocation_is_settled_when_it_ends():
     _put_at(lab, stream, [(0.5, "a", b"x")])
     lab.account.env.run(until=DAY_S + 2000)
     (state,) = ledger.states.values()
-    assert state[:2] == ["dropped", "RetentionExpired"]
-    assert state[2] > DAY_S + 0.5                           # at the end of the running invocation
+    assert (state.state, state.reason) == ("dropped", "RetentionExpired")
+    assert state.time_s > DAY_S + 0.5                           # at the end of the running invocation
 
 
 # -- Producer and drain --------------------------------------------------------------------
@@ -668,7 +669,7 @@ def test_property_every_record_settles_once_and_order_holds_per_key(shards, batc
     lab.account.env.run(until=250)
     accepted = {r.record_id: r for s in stream.shards for r in s.records}
     assert set(ledger.states) == set(accepted) and len(accepted) == len(times)
-    states = {rid: st_[0] for rid, st_ in ledger.states.items()}
+    states = {rid: entry.state for rid, entry in ledger.states.items()}
     assert set(states.values()) <= set(FINAL_STATES) | {"pending"}
     assert sum(v == "pending" for v in states.values()) == stream.unsettled
     for rid, rec in accepted.items():

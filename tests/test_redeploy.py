@@ -13,12 +13,14 @@ def test_redeploy_replaces_code_and_starts_fresh_environments():
     old = lab.function(source=SRC.format(v=1), name="app")
     first = lab.invoke(old, lk.workload.sequential(2)).invocations
     new = lab.function(source=SRC.format(v=2), name="app")
-    second = lab.invoke(new, lk.workload.sequential(2)).invocations
+    second_run = lab.invoke(new, lk.workload.sequential(2))
+    second = second_run.invocations
     assert first["response"].tolist() == [1, 1] and second["response"].tolist() == [2, 2]
     assert second["start_type"].tolist() == ["cold", "warm"]
     assert set(first["environment_id"]).isdisjoint(second["environment_id"])
-    ended = {r[1] for r in lab.account.lifecycle if r[3] == "reclaimed"}
-    assert set(first["environment_id"]) <= ended          # the old environment ended at the redeploy
+    life = second_run.lifecycle
+    ended = set(life[life["event"] == "reclaimed"]["environment_id"])
+    assert set(first["environment_id"]) <= ended          # the old environment ended at the redeploy, as the run began
     with pytest.raises(SimulationError, match="redeployed"):
         lab.invoke(old, [{}])
 

@@ -826,8 +826,8 @@ def test_advance_reclaims_idle_environments(lab):
     df = lab.invoke(fn, [{}]).invocations
     env_id, freed = df.iloc[0]["environment_id"], df.iloc[0]["end_s"]
     lab.advance(700)
-    rec = [r for r in lab.account.lifecycle if r[3] == "reclaimed"]
-    assert [(r[1], r[0]) for r in rec] == [(env_id, pytest.approx(freed + 600))]
+    rec = [r for r in lab.account.lifecycle if r.event == "reclaimed"]
+    assert [(r.environment_id, r.time_s) for r in rec] == [(env_id, pytest.approx(freed + 600))]
     df = lab.invoke(fn, [{}]).invocations
     assert df.iloc[0]["start_type"] == "cold" and df.iloc[0]["environment_id"] != env_id
     assert df.iloc[0]["response"] == 1

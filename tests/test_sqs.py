@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import labkit as lk
 from labkit import facts
 from labkit.errors import InvalidParameterValueException
+from labkit.records import INVOCATION_COLUMNS, LedgerEntry
 from labkit.event_sources.destinations import DestinationQueue
 from labkit.event_sources.ledger import FINAL_STATES
 from labkit.event_sources.sqs import (RedrivePolicy, SqsEventSourceMapping, SqsQueue, produce)
@@ -113,7 +114,7 @@ def test_redrive_moves_a_message_to_the_dead_letter_queue_after_max_receive_coun
     poison, good = send_all(q, [{"n": 0, "fail": 10 ** 6}, {"n": 1}])
     run_until_drained(lab, q, 300)
     assert q.ledger.state(good) == "succeeded"
-    assert q.ledger.states[poison][:2] == ["dead_letter_queue", "MaxReceiveCountExceeded"]
+    assert (q.ledger.states[poison].state, q.ledger.states[poison].reason) == ("dead_letter_queue", "MaxReceiveCountExceeded")
     b = esm.batches
     assert sorted(c for ids, (c,) in zip(b["message_ids"], b["receive_counts"]) if ids == (poison,)) == [1, 2, 3]
     (m,) = dlq.messages
@@ -141,7 +142,7 @@ def test_without_redrive_a_poison_message_cycles_until_retention_drops_it():
     esm = SqsEventSourceMapping(lab.account, q, fn, batch_size=1)
     (mid,) = send_all(q, [{"n": 0, "fail": 10 ** 6}])
     run_until_drained(lab, q, 1000)
-    assert q.ledger.states[mid] == ["dropped", "RetentionExpired", 60.0]
+    assert q.ledger.states[mid] == LedgerEntry("dropped", "RetentionExpired", 60.0)
     assert len(esm.batches) == 6          # received at 0, 10, ..., 50
     assert lab.account.env.now == 60.0      # nothing keeps the simulation busy once drained
 
@@ -171,7 +172,7 @@ def test_lambda_event_has_the_aws_record_shape():
     SqsEventSourceMapping(lab.account, q, fn)
     q.send_message('{"a": 1}', MessageGroupId="g1", MessageDeduplicationId="d1")
     run_until_drained(lab, q, 10)
-    (rec,) = lab.account.rows[-1][22]["Records"]
+    (rec,) = lab.account.records[-1].response["Records"]
     assert set(rec) == {"messageId", "receiptHandle", "body", "attributes", "messageAttributes", "md5OfBody",
                         "eventSource", "eventSourceARN", "awsRegion"}
     assert rec["eventSource"] == "aws:sqs" and rec["body"] == '{"a": 1}'
@@ -336,8 +337,7 @@ def test_batching_window_gathers_messages_before_invoking():
 
 
 def _invocations(lab):
-    from labkit.runtime import INVOCATION_COLUMNS
-    return pd.DataFrame(lab.account.rows, columns=list(INVOCATION_COLUMNS))
+    return pd.DataFrame(lab.account.records, columns=list(INVOCATION_COLUMNS))
 
 
 # -- FIFO ----------------------------------------------------------------------------------------
@@ -534,7 +534,8 @@ def test_every_message_settles_once_or_stays_pending_and_fifo_groups_stay_ordere
     body = {m.message_id: json.loads(m.body) for m in q.messages.values()}
     counts = q.ledger.counts()
     for mid in ids:
-        state, reason, t = q.ledger.states[mid]
+        entry = q.ledger.states[mid]
+        state, reason, t = entry.state, entry.reason, entry.time_s
         m = q.messages[mid]
         assert state in FINAL_STATES or state == "pending"
         assert (state == "pending") == (m.state in ("visible", "in_flight"))
@@ -565,5 +566,5 @@ def test_every_message_settles_once_or_stays_pending_and_fifo_groups_stay_ordere
             for prev, nxt in zip(mine.itertuples(), mine.iloc[1:].itertuples()):
                 if nxt.opened_s < prev.end_s - 1e-9:
                     for mid in prev.message_ids:
-                        state, _, t = q.ledger.states[mid]
+                        state, t = q.ledger.states[mid].state, q.ledger.states[mid].time_s
                         assert state == "dropped" and t <= nxt.opened_s

@@ -26,8 +26,11 @@ from dataclasses import dataclass
 
 from .. import facts
 from ..errors import InvalidParameterValueException, RequestTooLargeException
-from ..runtime import SUCCESS, THROTTLED
+from ..records import (ASYNC_EVENT_COLUMNS, DEAD_LETTER_QUEUE, DROPPED, EVENT, FAILURE_DESTINATION, SUCCEEDED,
+                       SUCCESS, THROTTLED, AsyncEventRecord)
 from .destinations import DestinationQueue
+
+__all__ = ["AsyncConfig", "AsyncQueue", "ASYNC_EVENT_COLUMNS", "payload_size"]
 
 
 @dataclass(frozen=True)
@@ -64,10 +67,6 @@ class AsyncConfig:
                 f"{facts.ASYNC_PAYLOAD_LIMIT_BYTES} (since Oct 2025) or {facts.ASYNC_LEGACY_PAYLOAD_LIMIT_BYTES} (before)")
 
 
-ASYNC_EVENT_COLUMNS = ("event_id", "function", "received_s", "first_invoke_s", "finished_s", "attempts",
-                       "function_errors", "throttles", "duplicates", "state", "reason")
-
-
 def payload_size(event):
     return len(json.dumps(event).encode())
 
@@ -78,7 +77,7 @@ class AsyncQueue:
     def __init__(self, account, ledger, fn, config, rng):
         self.account, self.ledger, self.fn, self.config = account, ledger, fn, config
         self.rng = rng
-        self.records = {}   # event_id -> dict of ASYNC_EVENT_COLUMNS
+        self.records: dict[str, AsyncEventRecord] = {}
 
     def accept(self, event, event_id):
         """The Invoke call itself: check the payload, enqueue, return 202."""
@@ -87,9 +86,7 @@ class AsyncQueue:
             raise RequestTooLargeException(size, self.config.payload_limit_bytes)
         now = self.account.env.now
         self.ledger.register(event_id, now)
-        self.records[event_id] = dict(event_id=event_id, function=self.fn.name, received_s=now,
-                                      first_invoke_s=None, finished_s=None, attempts=0, function_errors=0,
-                                      throttles=0, duplicates=0, state="pending", reason=None)
+        self.records[event_id] = AsyncEventRecord(event_id, self.fn.name, now)
         return 202
 
     def deliver(self, event, event_id):
@@ -97,7 +94,7 @@ class AsyncQueue:
         event is settled and any duplicate delivery of it has finished too."""
         dup = None
         if self.config.duplicate_rate and self.rng.random() < self.config.duplicate_rate:
-            self.records[event_id]["duplicates"] += 1
+            self.records[event_id].duplicates += 1
             dup = self.account.env.process(self._duplicate(event, event_id))
         rec = yield from self._deliver(event, event_id)
         if dup is not None and not dup.triggered:
@@ -107,34 +104,34 @@ class AsyncQueue:
     def _deliver(self, event, event_id):
         env, acct, cfg, fn = self.account.env, self.account, self.config, self.fn
         rec = self.records[event_id]
-        received = rec["received_s"]
+        received = rec.received_s
         backoff_lo, backoff_hi = facts.ASYNC_THROTTLE_BACKOFF_S
         backoff = backoff_lo
         last_row = None
         while True:
             if fn.config.reserved_concurrency == 0:
                 return self._fail(rec, event, facts.ASYNC_ZERO_RESERVED_CONDITION, last_row)
-            rec["attempts"] += 1
-            if rec["first_invoke_s"] is None:
-                rec["first_invoke_s"] = env.now
-            row = yield from acct.invoke_once(fn, event, event_id, rec["attempts"], None, "Event")
-            if row[17] == THROTTLED:
-                rec["throttles"] += 1
-                rec["attempts"] -= 1   # a throttle is not an attempt on the function
+            rec.attempts += 1
+            if rec.first_invoke_s is None:
+                rec.first_invoke_s = env.now
+            row = yield from acct.invoke_once(fn, event, event_id, rec.attempts, None, EVENT)
+            if row.outcome == THROTTLED:
+                rec.throttles += 1
+                rec.attempts -= 1   # a throttle is not an attempt on the function
                 delay, backoff = self._throttle_delay(backoff, backoff_hi), min(backoff * 2, backoff_hi)
                 if env.now + delay - received > cfg.maximum_event_age_s:
                     return self._fail(rec, event, "EventAgeExceeded", last_row)
                 yield env.timeout(delay)
                 continue
             last_row = row
-            if row[17] == SUCCESS:
+            if row.outcome == SUCCESS:
                 if cfg.on_success is not None:
                     cfg.on_success.send(env.now, self._record(rec, event, "Success", row))
-                return self._settle(rec, "succeeded", None)
-            rec["function_errors"] += 1
-            if rec["function_errors"] > cfg.maximum_retry_attempts:
+                return self._settle(rec, SUCCEEDED, None)
+            rec.function_errors += 1
+            if rec.function_errors > cfg.maximum_retry_attempts:
                 return self._fail(rec, event, "RetriesExhausted", row)
-            delay = facts.ASYNC_FUNCTION_ERROR_RETRY_DELAYS_S[rec["function_errors"] - 1]
+            delay = facts.ASYNC_FUNCTION_ERROR_RETRY_DELAYS_S[rec.function_errors - 1]
             if env.now + delay - received > cfg.maximum_event_age_s:
                 return self._fail(rec, event, "EventAgeExceeded", row)
             yield env.timeout(delay)
@@ -150,12 +147,12 @@ class AsyncQueue:
         """A second delivery of the same event (at-least-once): attempt 0 in the records. It is
         retried on throttles like the original, and its outcome settles nothing."""
         env = self.account.env
-        received = self.records[event_id]["received_s"]
+        received = self.records[event_id].received_s
         yield env.timeout(self.rng.uniform(0.0, 1.0))
         backoff, backoff_hi = facts.ASYNC_THROTTLE_BACKOFF_S
         while True:
-            row = yield from self.account.invoke_once(self.fn, event, event_id, 0, None, "Event")
-            if row[17] != THROTTLED or self.fn.config.reserved_concurrency == 0:
+            row = yield from self.account.invoke_once(self.fn, event, event_id, 0, None, EVENT)
+            if row.outcome != THROTTLED or self.fn.config.reserved_concurrency == 0:
                 return row
             delay, backoff = self._throttle_delay(backoff, backoff_hi), min(backoff * 2, backoff_hi)
             if env.now + delay - received > self.config.maximum_event_age_s:
@@ -164,13 +161,13 @@ class AsyncQueue:
 
     def _record(self, rec, event, condition, row):
         """The destination record, shaped like AWS's (requestContext, responseContext, payloads)."""
-        ctx = {"requestId": row[0] if row else None, "functionArn": self.fn.config.function_arn + ":$LATEST",
-               "condition": condition, "approximateInvokeCount": rec["attempts"]}
+        ctx = {"requestId": row.request_id if row else None, "functionArn": self.fn.arn + ":$LATEST",
+               "condition": condition, "approximateInvokeCount": rec.attempts}
         body = {"version": "1.0", "requestContext": ctx, "requestPayload": event}
         if row is not None:
             body["responseContext"] = {"statusCode": 200, "executedVersion": "$LATEST",
-                                       **({} if row[17] == SUCCESS else {"functionError": "Unhandled"})}
-            body["responsePayload"] = row[22]
+                                       **({} if row.outcome == SUCCESS else {"functionError": "Unhandled"})}
+            body["responsePayload"] = row.response
         return body
 
     def _fail(self, rec, event, condition, row):
@@ -178,17 +175,17 @@ class AsyncQueue:
         cfg = self.config
         if cfg.on_failure is not None:
             cfg.on_failure.send(now, self._record(rec, event, condition, row))
-            return self._settle(rec, "failure_destination", condition)
+            return self._settle(rec, FAILURE_DESTINATION, condition)
         if cfg.dead_letter_queue is not None:
-            attrs = {"RequestID": row[0] if row else None,
+            attrs = {"RequestID": row.request_id if row else None,
                      "ErrorCode": 200 if row else None,
-                     "ErrorMessage": row[19] if row else condition}
+                     "ErrorMessage": row.error_message if row else condition}
             cfg.dead_letter_queue.send(now, event, attrs)
-            return self._settle(rec, "dead_letter_queue", condition)
-        return self._settle(rec, "dropped", condition)
+            return self._settle(rec, DEAD_LETTER_QUEUE, condition)
+        return self._settle(rec, DROPPED, condition)
 
     def _settle(self, rec, state, reason):
         now = self.account.env.now
-        rec["finished_s"], rec["state"], rec["reason"] = now, state, reason
-        self.ledger.settle(rec["event_id"], state, now, reason)
+        rec.finished_s, rec.state, rec.reason = now, state, reason
+        self.ledger.settle(rec.event_id, state, now, reason)
         return rec

@@ -67,13 +67,13 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from .. import facts
+from .. import arns, facts
 from ..errors import InvalidParameterValueException, LambdaError, SimulationError
-from ..runtime import SUCCESS, THROTTLED
+from ..records import REQUEST_RESPONSE, SUCCESS, THROTTLED
 from ..workload import Workload
 from .destinations import DestinationQueue
 
-ACCOUNT_ID = "123456789012"   # the same fictitious account as FunctionConfig.function_arn
+ACCOUNT_ID = arns.ACCOUNT_ID
 HASH_KEY_SPACE = 2 ** facts.KINESIS_HASH_KEY_BITS
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
 _EXPLICIT_HASH_KEY = re.compile(r"0|[1-9]\d{0,38}")
@@ -132,7 +132,7 @@ class KinesisRecord:
         stream = self.shard.stream
         return {"kinesis": dict(self._kinesis), "eventSource": "aws:kinesis", "eventVersion": "1.0",
                 "eventID": f"{self.shard.id}:{self.sequence_number}", "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": f"arn:aws:iam::{ACCOUNT_ID}:role/lambda-kinesis-role",
+                "invokeIdentityArn": arns.role_arn("lambda-kinesis-role"),
                 "awsRegion": stream.account.region, "eventSourceARN": stream.arn}
 
     def __repr__(self):
@@ -210,7 +210,7 @@ class KinesisStream:
         _check_int("RetentionPeriodHours", retention_hours, lo, hi)
         self.account, self.ledger, self.name = account, ledger, name
         self.retention_hours = retention_hours
-        self.arn = f"arn:aws:kinesis:{account.region}:{ACCOUNT_ID}:stream/{name}"
+        self.arn = arns.stream_arn(account.region, name)
         self.shards = [Shard(self, i, s, e) for i, (s, e) in enumerate(even_hash_ranges(shard_count))]
         self._step = HASH_KEY_SPACE // shard_count
         self.put_rows = []                # PUT_COLUMNS, every put attempt
@@ -379,7 +379,8 @@ class KinesisStream:
         rows = []
         for shard in self.shards:
             for r in shard.records:
-                state, reason, t = self.ledger.states[r.record_id]
+                entry = self.ledger.states[r.record_id]
+                state, reason, t = entry.state, entry.reason, entry.time_s
                 rows.append((r.record_id, shard.id, r.sequence_number, r.partition_key, lane_of(r), r.arrival_s,
                              state, reason, None if state == "pending" else t))
         return pd.DataFrame(rows, columns=RECORD_COLUMNS)
@@ -625,10 +626,10 @@ class KinesisEventSourceMapping:
             event = {"Records": [r.event() for r in records]}
             for r in records:
                 r.inflight = True
-            row = yield from acct.invoke_once(fn, event, batch_id, retries + 1, None, "RequestResponse")
+            row = yield from acct.invoke_once(fn, event, batch_id, retries + 1, None, REQUEST_RESPONSE)
             for r in records:
                 r.inflight = False
-            outcome = row[17]
+            outcome = row.outcome
             if outcome == THROTTLED:
                 self._log(lane, records, batch_id, row, "throttled", retries, depth)
                 # A throttle is not a function error: back off, no retry used up.
@@ -640,7 +641,7 @@ class KinesisEventSourceMapping:
             last_row = row
             whole_batch_failed = outcome != SUCCESS
             if outcome == SUCCESS:
-                cut = self._first_failed_item(row[22], records)
+                cut = self._first_failed_item(row.response, records)
                 if cut is None:
                     self._log(lane, records, batch_id, row, "success", retries, depth)
                     for r in records:
@@ -724,12 +725,12 @@ class KinesisEventSourceMapping:
         now = acct.env.now
         dest = self.config.on_failure
         if dest is not None:
-            ctx = {"requestId": last_row[0] if last_row else None, "functionArn": self.fn.config.function_arn,
+            ctx = {"requestId": last_row.request_id if last_row else None, "functionArn": self.fn.arn,
                    "condition": condition, "approximateInvokeCount": invocations}
             body = {"requestContext": ctx}
             if last_row is not None:
                 body["responseContext"] = {"statusCode": 200, "executedVersion": "$LATEST",
-                                           **({} if last_row[17] == SUCCESS else {"functionError": "Unhandled"})}
+                                           **({} if last_row.outcome == SUCCESS else {"functionError": "Unhandled"})}
             body["version"] = "1.0"
             body["timestamp"] = _iso(acct.epoch + now)
             body["KinesisBatchInfo"] = {
@@ -749,8 +750,9 @@ class KinesisEventSourceMapping:
     def _log(self, lane, records, batch_id, row, outcome, retries, depth):
         now = self.account.env.now
         self.batch_rows.append((batch_id, lane.shard.id, lane.index, records[0].sequence_number,
-                                records[-1].sequence_number, len(records), _payload_bytes(records), row[0],
-                                row[9], row[12], outcome, row[18] if outcome != "invalid_response" else None,
+                                records[-1].sequence_number, len(records), _payload_bytes(records), row.request_id,
+                                row.arrival_s, row.end_s, outcome,
+                                row.error_type if outcome != "invalid_response" else None,
                                 retries, depth))
         self.iterator_age_rows.append((now, lane.shard.id, lane.index, (now - records[-1].arrival_s) * 1000.0,
                                        batch_id, outcome))

@@ -89,14 +89,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .. import facts
+from .. import arns, facts
 from ..errors import InvalidParameterValueException
-from ..runtime import SUCCESS, THROTTLED
+from ..records import REQUEST_RESPONSE, SUCCESS, THROTTLED
 from .destinations import DestinationQueue
 from .ledger import Ledger
 
-# The placeholder account of AWS's examples (also used by FunctionConfig.function_arn).
-ACCOUNT_ID = "123456789012"
+ACCOUNT_ID = arns.ACCOUNT_ID
 # The SenderId shown in AWS's example SQS event (an IAM user id).
 SENDER_ID = "AIDAIENQZJOLO23YVJ4VO"
 
@@ -203,8 +202,8 @@ class SqsQueue:
         self.redrive_policy = redrive_policy
         self.content_based_deduplication = bool(content_based_deduplication)
         self.ledger = Ledger() if ledger is None else ledger
-        self.arn = f"arn:aws:sqs:{account.region}:{ACCOUNT_ID}:{name}"
-        self.url = f"https://sqs.{account.region}.amazonaws.com/{ACCOUNT_ID}/{name}"
+        self.arn = arns.queue_arn(account.region, name)
+        self.url = arns.queue_url(account.region, name)
         self._rng = random.Random(f"{account.seed}:sqs:{name}")
         self._seq = itertools.count(1)
         self._auto_dedup = itertools.count(1)
@@ -648,7 +647,8 @@ class SqsQueue:
         """One row per accepted message: ids, group, times, receive count, final state."""
         rows = []
         for key, m in self.messages.items():
-            state, reason, _ = self.ledger.states[key]
+            entry = self.ledger.states[key]
+            state, reason = entry.state, entry.reason
             rows.append((m.message_id, key, m.group_id, m.seq, m.body, m.sent_s, m.first_receive_s,
                          m.receive_count, m.settled_s, state, reason))
         return pd.DataFrame(rows, columns=["message_id", "ledger_key", "group_id", "seq", "body", "sent_s",
@@ -828,10 +828,10 @@ class SqsEventSourceMapping:
         first_start = None
         while True:
             attempts += 1
-            row = yield from acct.invoke_once(fn, event, batch.id, attempts, None, "RequestResponse")
-            if first_start is None and row[17] != THROTTLED:
-                first_start = row[10]     # the invocation's start (a cold start's init included)
-            if row[17] != THROTTLED:
+            row = yield from acct.invoke_once(fn, event, batch.id, attempts, None, REQUEST_RESPONSE)
+            if first_start is None and row.outcome != THROTTLED:
+                first_start = row.start_s     # the invocation's start (a cold start's init included)
+            if row.outcome != THROTTLED:
                 break
             throttles += 1
             self._throttled = True
@@ -840,12 +840,12 @@ class SqsEventSourceMapping:
             if env.now + delay + fn.config.timeout_s > deadline:
                 break
             yield env.timeout(delay)
-        outcome, error_type = row[17], row[18]
+        outcome, error_type = row.outcome, row.error_type
         ids = [m.message_id for m in batch.messages]
         returned = list(ids)
         if outcome == SUCCESS:
             if self.report_batch_item_failures:
-                failed = _batch_item_failures(row[22], set(ids))
+                failed = _batch_item_failures(row.response, set(ids))
                 if failed is None:
                     outcome, error_type = "invalid_response", "InvalidBatchItemFailures"
                 else:
@@ -864,7 +864,7 @@ class SqsEventSourceMapping:
             elif msg.state in _LIVE:
                 stale += 1      # received again meanwhile (visibility ran out): this handle is stale
         self.records.append(dict(
-            batch_id=batch.id, function=fn.name, queue=q.name, request_id=row[0], attempts=attempts,
+            batch_id=batch.id, function=fn.name, queue=q.name, request_id=row.request_id, attempts=attempts,
             throttles=throttles, opened_s=batch.opened_s, started_s=first_start, end_s=env.now,
             size=len(ids), payload_bytes=batch.bytes, message_ids=tuple(ids),
             group_ids=tuple(m.group_id for m in batch.messages),

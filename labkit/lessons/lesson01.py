@@ -30,6 +30,7 @@ from .. import exercises as ex
 from .. import workload
 from ..errors import InvalidParameterValueException
 from ..lab import Lab
+from ..records import THROTTLED
 from ..services.base import show
 
 # ---------------------------------------------------------------------------------------------
@@ -452,11 +453,11 @@ DUPLICATE_GRACE_S = 5.0
 
 def _async_with_duplicates(lab, fn, wl, duplicate_rate):
     """``lab.invoke_async`` plus the grace time for late duplicates; returns the Run and the
-    number of deliveries that ran (the Run's rows miss the late copies)."""
-    rows0 = len(lab.account.rows)
+    number of deliveries that ran (the Run's records miss the late copies; the account's
+    buffer holds every record since the run began, the grace time's included)."""
     run = lab.invoke_async(fn, wl, duplicate_rate=duplicate_rate)
     lab.advance(DUPLICATE_GRACE_S)
-    ran = sum(1 for r in lab.account.rows[rows0:] if r[1] == fn.name and r[17] != "throttled")
+    ran = sum(1 for r in lab.account.records if r.function == fn.name and r.outcome != THROTTLED)
     return run, ran
 
 

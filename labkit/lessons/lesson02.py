@@ -25,6 +25,7 @@ from .. import workload
 from ..errors import InvalidParameterValueException
 from ..exercises import (Exercise, Scenario, checker, correct, smallest_failure, wrong)
 from ..lab import Lab
+from ..records import INIT_DONE, SUCCESS
 from ..plots import OKABE_ITO, STYLE, _figure_style
 from ..sandbox import HandlerCode
 
@@ -246,12 +247,12 @@ def run_cached(handler, traffic, *, seed=1, rps_limit=None, version_every_s=PRIC
     fn = deploy(lab, handler, name="price-lookup", timeout_s=timeout_s)
     rows = []
     for wl in ([warmup] if warmup is not None else []) + [traffic]:
-        rows.extend(lab.invoke(fn, wl)._rows)
+        rows.extend(lab.invoke(fn, wl).records.invocations)
     fetched = fetches_by_request(service)
-    ran = [r for r in rows if r[6] is not None]
-    stale = [staleness_s(service, r[22]["version"], r[12]) for r in ran
-             if r[17] == "success" and isinstance(r[22], dict) and "version" in r[22]]
-    failed = collections.Counter(r[18] for r in rows if r[17] != "success")
+    ran = [r for r in rows if r.environment_id is not None]
+    stale = [staleness_s(service, r.response["version"], r.end_s) for r in ran
+             if r.outcome == SUCCESS and isinstance(r.response, dict) and "version" in r.response]
+    failed = collections.Counter(r.error_type for r in rows if r.outcome != SUCCESS)
     lab.account.close()
     return {
         "calls": len(rows),
@@ -446,11 +447,11 @@ def cold_start_rate(rate_per_s, idle_s, seconds, seed=1):
     lab = Lab(seed=seed, idle_reclaim_s=idle_s)
     fn = lab.function(source=_QUICK_SOURCE, name="keep-alive")
     run = lab.invoke(fn, workload.poisson(rate_per_s, seconds))
-    rows = sorted(run._rows, key=lambda r: r[10])
+    rows = sorted(run.records.invocations, key=lambda r: r.start_s)
     gaps, cold = [], []
     for prev, row in zip(rows, rows[1:]):
-        gaps.append(row[9] - prev[12])
-        cold.append(bool(row[8]))
+        gaps.append(row.arrival_s - prev.end_s)
+        cold.append(bool(row.cold))
     n = len(cold)
     p = math.exp(-rate_per_s * idle_s)
     out = {
@@ -460,7 +461,7 @@ def cold_start_rate(rate_per_s, idle_s, seconds, seed=1):
         "rate": sum(cold) / n if n else math.nan,
         "expected": p,
         "std_error": math.sqrt(p * (1 - p) / n) if n else math.nan,
-        "environments": len({r[6] for r in rows}),
+        "environments": len({r.environment_id for r in rows}),
         "gaps_s": gaps,
         "cold": cold,
     }
@@ -639,6 +640,7 @@ def herd_experiment(handler, provisioned=0, seed=1):
     if lab.now < switch:
         lab.advance(switch - lab.now)
     t_traffic = lab.now
+    provisioning = list(lab.account.lifecycle)   # the allocation, before any run
     run = lab.invoke(fn, _traffic(HERD["rate_per_s"], HERD["seconds"]))
     s = run.summary()
     inv = run.invocations
@@ -669,8 +671,8 @@ def herd_experiment(handler, provisioned=0, seed=1):
         "environments": s["environments"],
         # Provisioned environments whose Init succeeded (an Init that fails during allocation,
         # e.g. after four 429s, leaves that environment out of service), and the peak in flight.
-        "provisioned_ready": sum(1 for _, _, name, event, rid in lab.account.lifecycle
-                                 if name == fn.name and event == "init_done" and rid is None),
+        "provisioned_ready": sum(1 for e in provisioning
+                                 if e.function == fn.name and e.event == INIT_DONE and e.request_id is None),
         "max_concurrency": s["max_concurrency"],
         "duration_p99_ms": round(float(waited.quantile(0.99)), 0),
         "slowest_ms": round(float(waited.max()), 0),
@@ -1051,12 +1053,12 @@ def basket_demo(handler, orders=2):
     fn = lab.function(source=_serialising(handler), name="basket")
     run = lab.invoke(fn, [_order_event(i) for i in range(orders)])
     rows = []
-    for row in sorted(run._rows, key=lambda r: r[10]):
-        resp = row[22]
-        ok = row[17] == "success"
-        rows.append({"environment": row[6], "start": row[7],
+    for row in sorted(run.records.invocations, key=lambda r: r.start_s):
+        resp = row.response
+        ok = row.outcome == SUCCESS
+        rows.append({"environment": row.environment_id, "start": row.start_type,
                      "customer": resp["customer"] if ok else "-",
-                     "items returned": resp["items"] if ok else f"{row[18]}: {row[19]}",
+                     "items returned": resp["items"] if ok else f"{row.error_type}: {row.error_message}",
                      "total": resp["total"] if ok else None})
     lab.account.close()
     return pd.DataFrame(rows)

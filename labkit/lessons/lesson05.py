@@ -520,7 +520,8 @@ def poison_trial(settings=None, handler=EDITOR_SOURCE, *, handler_name="handler"
     for shard in stream.shards:
         for r in shard.records:
             edit = json.loads(r.data)
-            state, reason, t = lab.ledger.states[r.record_id]
+            entry = lab.ledger.states[r.record_id]
+            state, reason, t = entry.state, entry.reason, entry.time_s
             end = run.t1 if state == "pending" else t
             rows.append((edit["doc"], edit["seq"], not isinstance(edit["op"], dict), shard.id, r.arrival_s - t0,
                          state, reason, end - r.arrival_s))

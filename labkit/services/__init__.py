@@ -37,13 +37,13 @@ from .reference import ReferenceService
 class Services:
     """The simulated services of one Lab, and the fake modules handler code imports."""
 
-    def __init__(self, account=None, seed=0):
+    def __init__(self, account=None, seed=0, dispatcher=None):
         self.account = account
         self.seed = seed
+        self.dispatcher = dispatcher     # labkit.drivers.Dispatcher: the Lambda client invokes through it
         self.dynamodb = DynamoDBBackend(account, seed)
         self.dynamodb_retry = None       # an lk.SdkRetry: the fake client retries throttles
         self.lambda_retry = None         # likewise for boto3.client("lambda").invoke
-        self.lab = None                  # set by the Lab (the Lambda client invokes its functions)
         self.http = {}                   # netloc -> ReferenceService
         self._ids = random.Random(f"{seed}:service-request-ids")
         self.boto3 = fake_boto3.make_module(self)

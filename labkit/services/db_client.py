@@ -396,6 +396,3 @@ __all__ = ["make_module", "module_map", "register_kernel_endpoint", "install_ker
            "OperationalError", "IntegrityError", "InternalError", "ProgrammingError", "NotSupportedError",
            "translate"]
 
-
-# Handler cells also run in the notebook kernel: let their `import pymysql` work there too.
-install_kernel_modules()

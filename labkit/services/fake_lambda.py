@@ -21,8 +21,8 @@ import json
 import random
 from types import SimpleNamespace
 
-from .. import bridge
-from ..runtime import SUCCESS, THROTTLED
+from .. import arns, bridge
+from ..records import SUCCESS, THROTTLED
 
 _cache = {}
 
@@ -58,14 +58,14 @@ class LambdaClient:
 
     def invoke(self, FunctionName, Payload=b"", InvocationType="RequestResponse", Qualifier=None,  # noqa: N803
                LogType="None", ClientContext=None):
-        lab = self._services.lab
+        dispatcher = self._services.dispatcher
         act = bridge.current()
-        if act is None or lab is None:
+        if act is None or dispatcher is None:
             raise RuntimeError("the simulated Lambda client works inside simulated handler code only")
-        name = FunctionName.rsplit(":function:", 1)[-1].split(":")[0]
-        fn = lab.account.functions.get(name)
+        name = FunctionName.rsplit(":function:", 1)[-1].split(":", 1)[0]
+        fn = dispatcher.account.functions.get(name)
         if fn is None:
-            arn = f"arn:aws:lambda:{self.meta.region_name}:123456789012:function:{name}"
+            arn = arns.function_arn(self.meta.region_name, name)
             raise _error("ResourceNotFoundException", f"Function not found: {arn}", 404)
         if isinstance(Payload, (bytes, bytearray)):
             Payload = Payload.decode()
@@ -75,8 +75,8 @@ class LambdaClient:
             raise _error("InvalidRequestContentException",
                          "Could not parse request body into json: Could not parse payload into json", 400) from None
         if InvocationType == "Event":
-            q = lab.async_queue(fn)
-            event_id = lab._next_event_id()
+            q = dispatcher.async_queue(fn)
+            event_id = dispatcher.next_event_id()
             q.accept(event, event_id)
             act.env.process(q.deliver(event, event_id))
             return {"StatusCode": 202, "Payload": io.BytesIO(b""),
@@ -88,16 +88,17 @@ class LambdaClient:
                          f"1 validation error detected: Value '{InvocationType}' at 'invocationType' failed to "
                          "satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]", 400)
         retry = self._services.lambda_retry
-        proc = act.env.process(lab._call(fn, event, lab._next_event_id(), retry, None))
-        row = bridge.wait(proc)
-        if row[17] == THROTTLED:
-            raise _error("TooManyRequestsException", "Rate Exceeded.", 429, Reason=row[20], Type="User")
+        proc = act.env.process(dispatcher.call(fn, event, dispatcher.next_event_id(), retry, None))
+        rec = bridge.wait(proc)
+        if rec.outcome == THROTTLED:
+            raise _error("TooManyRequestsException", "Rate Exceeded.", 429, Reason=rec.throttle_reason, Type="User")
         out = {"StatusCode": 200, "ExecutedVersion": "$LATEST",
-               "ResponseMetadata": {"RequestId": row[0], "HTTPStatusCode": 200}}
-        if row[17] == SUCCESS:
-            body = row[22]
+               "ResponseMetadata": {"RequestId": rec.request_id, "HTTPStatusCode": 200}}
+        if rec.outcome == SUCCESS:
+            body = rec.response
         else:
             out["FunctionError"] = "Unhandled"
-            body = row[22] if isinstance(row[22], dict) else {"errorMessage": row[19], "errorType": row[18]}
+            body = rec.response if isinstance(rec.response, dict) else {"errorMessage": rec.error_message,
+                                                                         "errorType": rec.error_type}
         out["Payload"] = io.BytesIO(json.dumps(body).encode())
         return out

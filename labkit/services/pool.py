@@ -47,9 +47,14 @@ import math
 import random
 import types
 from collections import deque
+from dataclasses import dataclass
 
 from .. import bridge, facts, progress
 from ..errors import InvalidParameterValueException, SimulationError
+from ..drivers import Tracker
+from ..records import ERROR, FAILED, SUCCEEDED, SUCCESS
+from ..runtime import CODE_OK, Activation
+from ..workload import Workload
 from . import db_client
 from .database import DatabaseError, _pct, _steps
 
@@ -205,8 +210,29 @@ def install_kernel_modules():
 # The traditional server baseline
 # ---------------------------------------------------------------------------------------------
 
-SERVER_COLUMNS = ("request_id", "event_id", "process", "arrival_s", "start_s", "end_s", "wait_ms", "latency_ms",
-                  "outcome", "error_type", "error_message", "response")
+@dataclass(slots=True)
+class ServerRequest:
+    """One request to the traditional server: arrival, start (connection in hand), end, the
+    wait for a connection and the whole latency, its outcome and response."""
+
+    request_id: str
+    event_id: str
+    process: str
+    arrival_s: float
+    start_s: float = math.nan
+    end_s: float = math.nan
+    wait_ms: float = math.nan
+    latency_ms: float = math.nan
+    outcome: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    response: object = None
+
+    def as_tuple(self) -> tuple:
+        return tuple(getattr(self, c) for c in SERVER_COLUMNS)
+
+
+SERVER_COLUMNS = tuple(ServerRequest.__dataclass_fields__)
 
 
 class PoolTimeout(Exception):
@@ -242,7 +268,7 @@ class TraditionalServer:
     (a pymysql-shaped connection; do not close it) and ``lk.sleep`` for other work.
     """
 
-    def __init__(self, lab, database, *, handler=None, processes=5, pool_size=10,
+    def __init__(self, dispatcher, database, *, handler=None, processes=5, pool_size=10,
                  pool_timeout_s=facts.SERVER_POOL_TIMEOUT_S, name="server"):
         for pname, v in (("processes", processes), ("pool_size", pool_size)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -252,17 +278,18 @@ class TraditionalServer:
             raise InvalidParameterValueException("pool_timeout_s", pool_timeout_s, "None (wait forever) or seconds > 0")
         if handler is not None and not callable(handler):
             raise InvalidParameterValueException("handler", handler, "a function handler(event, conn)")
-        if getattr(database, "account", None) is not lab.account:
+        if getattr(database, "account", None) is not dispatcher.account:
             raise SimulationError("the database belongs to another Lab")
-        self.lab, self.database, self.account = lab, database, lab.account
-        self.env = lab.account.env
+        self.dispatcher, self.database, self.account = dispatcher, database, dispatcher.account
+        self.ledger = dispatcher.ledger
+        self.env = dispatcher.env
         self.handler = handler or default_request
         self.name = name
         self.pool_size, self.pool_timeout_s = pool_size, pool_timeout_s
         self.processes = [_Process(f"{name}-p{k + 1}") for k in range(processes)]
         self._next = itertools.count()
-        self._ids = random.Random(f"{lab.seed}:server:{name}")
-        self.records = []        # lists in SERVER_COLUMNS order
+        self._ids = random.Random(f"{dispatcher.seed}:server:{name}")
+        self.records = []        # ServerRequest records
         self.logs = {}           # request_id -> printed lines
 
     def __repr__(self):
@@ -318,40 +345,37 @@ class TraditionalServer:
 
     def _serve_one(self, proc, event, rec):
         conn = self._acquire(proc)
-        rec[4] = self.env.now
+        rec.start_s = self.env.now
         try:
             return self.handler(event, conn)
         finally:
             self._give_back(proc, conn)
 
     def _request(self, event, event_id, tracker):
-        from .. import runtime
         env, acct = self.env, self.account
         proc = self.processes[next(self._next) % len(self.processes)]
         rid = "%032x" % self._ids.getrandbits(128)
         rid = f"{rid[:8]}-{rid[8:12]}-{rid[12:16]}-{rid[16:20]}-{rid[20:]}"
         arrival = env.now
-        rec = [rid, event_id, proc.name, arrival, math.nan, math.nan, math.nan, math.nan, None, None, None, None]
+        rec = ServerRequest(rid, event_id, proc.name, arrival)
         self.records.append(rec)
         log = []
-        act = runtime.Activation(acct, 1.0, log, rid)
+        act = Activation(acct, 1.0, log, rid)
         status, value = yield from acct._run_code(act, self._serve_one, (proc, event, rec), math.inf)
         now = env.now
-        rec[5] = now
-        rec[6] = ((rec[4] if not math.isnan(rec[4]) else now) - arrival) * 1000
-        rec[7] = (now - arrival) * 1000
-        if status == runtime._OK:
-            rec[8], rec[11] = "success", value
-            self.lab.ledger.settle(event_id, "succeeded", now)
+        rec.end_s = now
+        rec.wait_ms = ((rec.start_s if not math.isnan(rec.start_s) else now) - arrival) * 1000
+        rec.latency_ms = (now - arrival) * 1000
+        if status == CODE_OK:
+            rec.outcome, rec.response = SUCCESS, value
+            self.ledger.settle(event_id, SUCCEEDED, now)
         else:
             etype, emsg = (value[0], value[1]) if isinstance(value, tuple) else ("Error", str(value))
-            rec[8], rec[9], rec[10] = "error", etype, emsg
-            self.lab.ledger.settle(event_id, "failed", now, etype)
+            rec.outcome, rec.error_type, rec.error_message = ERROR, etype, emsg
+            self.ledger.settle(event_id, FAILED, now, etype)
         if log:
             self.logs[rid] = log
-        tracker[0] -= 1
-        if tracker[0] == 0 and tracker[1] and not tracker[2].triggered:
-            tracker[2].succeed()
+        tracker.finished_one()
 
     def _driver(self, wl, rng, tracker, t0):
         env = self.env
@@ -359,30 +383,26 @@ class TraditionalServer:
             delay = t0 + offset - env.now
             if delay > 0:
                 yield env.timeout(delay)
-            event_id = self.lab._next_event_id()
-            self.lab.ledger.register(event_id, env.now)
-            tracker[0] += 1
+            event_id = self.dispatcher.next_event_id()
+            self.ledger.register(event_id, env.now)
+            tracker.pending += 1
             env.process(self._request(event, event_id, tracker))
-        tracker[1] = True
-        if tracker[0] == 0 and not tracker[2].triggered:
-            tracker[2].succeed()
+        tracker.driver_finished()
 
     def serve(self, workload):
         """Serve ``workload`` (an open-loop ``lk.workload``) and return a ``ServerRun`` when every
         request has ended."""
-        from ..lab import _refuse_inside_handler
-        from ..workload import Workload
-        _refuse_inside_handler("server.serve()")
+        bridge.refuse_inside_handler("server.serve()")
         if not isinstance(workload, Workload) or workload.closed:
             raise InvalidParameterValueException("workload", workload, "an open-loop lk.workload.* object")
-        lab, env = self.lab, self.env
-        lab._workloads += 1
-        rng = random.Random(f"{lab.seed}:workload:{lab._workloads}")
+        env = self.env
+        rng = self.dispatcher.workload_rng()
         t0 = env.now
         rec0 = len(self.records)
-        tracker = [0, False, env.event()]   # requests in flight, driver finished, all done
+        tracker = Tracker(env)
+        tracker.drivers = 1
         env.process(self._driver(workload, rng, tracker, t0))
-        progress.run_until(env, tracker[2], t0, workload.horizon_s)
+        progress.run_until(env, tracker.done, t0, workload.horizon_s)
         self.account.reclaim_idle()
         return ServerRun(self, rec0, len(self.records), t0, env.now)
 
@@ -408,19 +428,19 @@ class ServerRun:
     @property
     def requests(self):
         import pandas as pd
-        return pd.DataFrame(self._records, columns=list(SERVER_COLUMNS))
+        return pd.DataFrame([r.as_tuple() for r in self._records], columns=list(SERVER_COLUMNS))
 
     def summary(self):
         """Headline figures, named like ``Run.summary()`` where they mean the same."""
         recs = self._records
-        ok = [r for r in recs if r[8] == "success"]
-        lat = [r[7] for r in recs if r[8] is not None]
-        ledger = self.server.lab.ledger
-        states = ledger.counts([r[1] for r in recs]) if recs else {}
-        return {"calls": len(recs), "succeeded": len(ok), "failed": sum(r[8] == "error" for r in recs),
+        ok = [r for r in recs if r.outcome == SUCCESS]
+        lat = [r.latency_ms for r in recs if r.outcome is not None]
+        ledger = self.server.ledger
+        states = ledger.counts([r.event_id for r in recs]) if recs else {}
+        return {"calls": len(recs), "succeeded": len(ok), "failed": sum(r.outcome == ERROR for r in recs),
                 "pending": states.get("pending", 0),
                 "latency_p50_ms": _pct(lat, 50), "latency_p99_ms": _pct(lat, 99),
-                "wait_p99_ms": _pct([r[6] for r in recs if r[8] is not None], 99),
+                "wait_p99_ms": _pct([r.wait_ms for r in recs if r.outcome is not None], 99),
                 "peak_db_connections": self.server.peak_connections(),
                 "connection_bound": self.server.max_connections,
                 "simulated_s": round(self.t1 - self.t0, 3)}
@@ -429,6 +449,3 @@ class ServerRun:
 __all__ = ["PooledDB", "TooManyConnections", "PooledDBError", "DBUTILS_MODULES", "TraditionalServer", "ServerRun",
            "PoolTimeout", "SERVER_COLUMNS", "default_request", "install_kernel_modules"]
 
-
-# Handler cells also run in the notebook kernel: let `from dbutils.pooled_db import PooledDB` work there.
-install_kernel_modules()

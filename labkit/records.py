@@ -1,0 +1,213 @@
+"""What a run leaves behind, as named records: the vocabulary every layer shares.
+
+Backends (the simulator, later real AWS) *write* these records; ``labkit.run.Run``,
+metrics, plots and exercise checkers only *read* them, by field name. The
+DataFrame columns of ``run.invocations``, ``run.lifecycle``, ``run.environments``,
+``run.events`` and ``run.async_events`` are the fields of the types below, in order.
+
+* ``InvocationRecord``: one invocation attempt (throttled attempts included).
+* ``LifecycleEvent``: one step in the life of an execution environment.
+* ``EnvironmentRecord``: one execution environment that served a run.
+* ``LedgerEntry`` / ``EventRecord``: the final state of one event (nothing is
+  lost silently: see ``labkit.event_sources.ledger``).
+* ``AsyncEventRecord``: the life of one asynchronous event in Lambda's queue.
+* ``RunRecords``: the immutable bundle of one run's records, which ``Run`` presents.
+
+The string constants name the values these records hold (outcomes, start types,
+lifecycle events, ledger states), so no module spells them out by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping, NamedTuple
+
+# -- outcomes of one invocation attempt ---------------------------------------------------------
+SUCCESS = "success"
+ERROR = "error"
+TIMEOUT = "timeout"
+THROTTLED = "throttled"
+OUTCOMES = (SUCCESS, ERROR, TIMEOUT, THROTTLED)
+
+# -- how an attempt started ---------------------------------------------------------------------
+COLD = "cold"                  # a new environment ran its Init phase first
+WARM = "warm"                  # an idle on-demand environment was reused
+PROVISIONED = "provisioned"    # a pre-initialised provisioned environment served it
+REINIT = "reinit"              # init re-ran inside the invoke after a reset (no Init Duration)
+START_TYPES = (COLD, WARM, PROVISIONED, REINIT)
+
+# -- invocation types ---------------------------------------------------------------------------
+REQUEST_RESPONSE = "RequestResponse"
+EVENT = "Event"
+
+# -- lifecycle events of an execution environment -----------------------------------------------
+CREATED = "created"
+INIT_DONE = "init_done"
+INIT_FAILED = "init_failed"
+INVOKE_START = "invoke_start"
+IDLE = "idle"
+RESET = "reset"
+RECLAIMED = "reclaimed"
+LIFECYCLE_EVENTS = (CREATED, INIT_DONE, INIT_FAILED, INVOKE_START, IDLE, RESET, RECLAIMED)
+
+# -- states of an event in the ledger -----------------------------------------------------------
+PENDING = "pending"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+FAILURE_DESTINATION = "failure_destination"
+DEAD_LETTER_QUEUE = "dead_letter_queue"
+DROPPED = "dropped"
+FINAL_STATES = (SUCCEEDED, FAILED, FAILURE_DESTINATION, DEAD_LETTER_QUEUE, DROPPED)
+
+
+class InvocationRecord(NamedTuple):
+    """One invocation attempt (see ``labkit.run`` for the meaning of each field)."""
+
+    request_id: str
+    function: str
+    event_id: str | None
+    attempt: int
+    invocation_type: str
+    client: int | None
+    environment_id: str | None
+    start_type: str | None
+    cold: bool
+    arrival_s: float
+    start_s: float
+    invoke_start_s: float
+    end_s: float
+    init_duration_ms: float
+    duration_ms: float
+    billed_duration_ms: float
+    memory_mb: int
+    outcome: str
+    error_type: str | None
+    error_message: str | None
+    throttle_reason: str | None
+    cost_usd: float
+    response: Any
+
+
+INVOCATION_COLUMNS = InvocationRecord._fields
+
+
+class LifecycleEvent(NamedTuple):
+    """One step in the life of an execution environment (``event`` is one of
+    ``LIFECYCLE_EVENTS``; ``request_id`` names the invocation that caused it, if any)."""
+
+    time_s: float
+    environment_id: str
+    function: str
+    event: str
+    request_id: str | None
+
+
+LIFECYCLE_COLUMNS = LifecycleEvent._fields
+
+
+class EnvironmentRecord(NamedTuple):
+    """One execution environment that served a run, as the run saw it when it ended."""
+
+    environment_id: str
+    function: str
+    provisioned: bool
+    created_s: float
+    invocations: int
+    reclaimed_s: float
+    log_stream_name: str
+
+
+ENVIRONMENT_COLUMNS = EnvironmentRecord._fields
+
+
+@dataclass(slots=True)
+class LedgerEntry:
+    """The state of one event: ``PENDING`` until it settles in one of ``FINAL_STATES``."""
+
+    state: str
+    reason: str | None
+    time_s: float
+
+
+class EventRecord(NamedTuple):
+    """One event's state as a run reports it."""
+
+    event_id: str
+    state: str
+    reason: str | None
+    time_s: float
+
+
+EVENT_COLUMNS = EventRecord._fields
+
+
+@dataclass(slots=True)
+class AsyncEventRecord:
+    """The life of one asynchronous event: received, first invoked, settled; attempts on the
+    function, function errors, throttles, duplicate deliveries; final state and reason."""
+
+    event_id: str
+    function: str
+    received_s: float
+    first_invoke_s: float | None = None
+    finished_s: float | None = None
+    attempts: int = 0
+    function_errors: int = 0
+    throttles: int = 0
+    duplicates: int = 0
+    state: str = PENDING
+    reason: str | None = None
+
+    def as_tuple(self) -> tuple:
+        return tuple(getattr(self, name) for name in ASYNC_EVENT_COLUMNS)
+
+
+ASYNC_EVENT_COLUMNS = tuple(AsyncEventRecord.__dataclass_fields__)
+
+
+class FunctionInfo(NamedTuple):
+    """A function as a run saw it: its name and its configuration (a frozen ``FunctionConfig``)."""
+
+    name: str
+    config: Any
+
+
+def _frozen(mapping: Mapping | None) -> Mapping:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True)
+class RunRecords:
+    """Everything one run produced, fixed when the run ended: later simulated time never
+    changes it. A backend builds it; ``labkit.run.Run`` only queries and presents it.
+
+    ``event_ids`` are the events the run produced, in the order they were made;
+    ``events`` their states when the run ended (``async_events`` likewise, copies).
+    ``concurrency_limit`` and ``unreserved_concurrency`` are the account's figures.
+    ``logs`` maps a request id to the lines its code wrote (between START and END);
+    ``init_reports`` maps a request id to the INIT_REPORT line of its failed init;
+    ``runtime_errors`` holds the request ids whose error the platform reports
+    (``Status: error`` on the REPORT line)."""
+
+    t0: float
+    t1: float
+    functions: tuple[FunctionInfo, ...]
+    invocations: tuple[InvocationRecord, ...]
+    event_ids: tuple[str, ...] = ()
+    lifecycle: tuple[LifecycleEvent, ...] = ()
+    environments: tuple[EnvironmentRecord, ...] = ()
+    events: tuple[EventRecord, ...] = ()
+    async_events: tuple[AsyncEventRecord, ...] = ()
+    logs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    init_reports: Mapping[str, str] = field(default_factory=dict)
+    runtime_errors: frozenset[str] = frozenset()
+    concurrency_limit: int = 1000
+    unreserved_concurrency: int = 1000
+    region: str = "us-east-1"
+    wall_s: float = 0.0
+    backend: str = "simulator"
+
+    def __post_init__(self):
+        object.__setattr__(self, "logs", _frozen(self.logs))
+        object.__setattr__(self, "init_reports", _frozen(self.init_reports))
