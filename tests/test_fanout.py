@@ -1,6 +1,5 @@
 """Fan-out from handler code: boto3.client("lambda").invoke to other functions of the Lab."""
 
-import json
 
 import pytest
 

@@ -14,7 +14,6 @@ import base64
 import os
 import pathlib
 import queue
-import sys
 
 import nbformat
 import pytest
