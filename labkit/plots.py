@@ -13,6 +13,10 @@ text* (``STYLE["rc"]``), so they read the same in a light or a dark JupyterLab
 theme, and in a saved PNG. When you pass your own ``ax``, its figure keeps your
 styling; the data colours are mid-tones that stay visible on either background.
 
+The course's figure style is public for lessons and learners who draw their own
+figures: ``figure_style(own_figure)`` (a context manager), ``new_axes()``,
+``legend_outside(ax)``, ``no_data(ax, text)``, ``STYLE``, ``OKABE_ITO`` and ``TIME_LABEL``.
+
 Only matplotlib (and numpy, which it brings) and the pandas frames of the Run are used.
 """
 
@@ -68,8 +72,9 @@ TIME_LABEL = "simulated time (s)"
 
 
 @contextlib.contextmanager
-def _figure_style(own_figure):
-    """STYLE["rc"] while labkit draws a figure of its own; the caller's style otherwise."""
+def figure_style(own_figure):
+    """The course's figure style (``STYLE["rc"]``) while labkit draws a figure of its own;
+    the caller's style otherwise (``own_figure`` False: drawing into the caller's axes)."""
     if own_figure:
         with mpl.rc_context(STYLE["rc"]):
             yield
@@ -77,12 +82,14 @@ def _figure_style(own_figure):
         yield
 
 
-def _new_axes(figsize=None):
+def new_axes(figsize=None):
+    """A new figure with one axes, in the course's size, laid out so labels never overlap."""
     fig, ax = plt.subplots(figsize=figsize or STYLE["figsize"], layout="constrained")
     return ax
 
 
-def _no_data(ax, text):
+def no_data(ax, text):
+    """Write ``text`` in the middle of empty axes."""
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color=STYLE["colors"]["limit"])
 
 
@@ -98,8 +105,8 @@ class RunPlots:
         function, with the limits that apply: each function's reserved concurrency, the
         account's unreserved pool and its concurrency limit. Limits far above the traffic
         are listed in the legend instead of squashing the plot."""
-        with _figure_style(ax is None):
-            ax = ax or _new_axes()
+        with figure_style(ax is None):
+            ax = ax or new_axes()
             run, recs = self.run, self.run.records
             inv = run.invocations
             t0, t1 = _window(run)
@@ -146,7 +153,7 @@ class RunPlots:
             ax.set_title("Concurrency: invocations in flight")
             ax.set_xlabel(TIME_LABEL)
             ax.set_ylabel("concurrent executions")
-            _legend_outside(ax)
+            legend_outside(ax)
             return ax
 
     # -- environment timeline --------------------------------------------------------
@@ -161,9 +168,9 @@ class RunPlots:
         envs = run.environments
         order = _environment_order(envs, ran, [f.name for f in run.functions])
         n = len(order)
-        with _figure_style(ax is None):
+        with figure_style(ax is None):
             if ax is None:
-                ax = _new_axes((STYLE["figsize"][0], float(np.clip(1.3 + 0.3 * n, 2.6, 7.0))))
+                ax = new_axes((STYLE["figsize"][0], float(np.clip(1.3 + 0.3 * n, 2.6, 7.0))))
             t0, t1 = _window(run)
             colors = STYLE["colors"]
             pad = 0.01 * (t1 - t0)   # bars at the very start or end stay off the frame
@@ -173,7 +180,7 @@ class RunPlots:
             ax.set_ylabel("execution environment")
             ax.grid(False)
             if n == 0:
-                _no_data(ax, "no invocation ran (all throttled)")
+                no_data(ax, "no invocation ran (all throttled)")
                 ax.set_yticks([])
                 return ax
             row = {eid: i for i, eid in enumerate(order)}
@@ -232,7 +239,7 @@ class RunPlots:
                 ax.yaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
                 ax.set_ylabel("execution environment (row = order of first use)")
             self._function_bands(ax, envs, order)
-            _legend_outside(ax, handles=handles)
+            legend_outside(ax, handles=handles)
             return ax
 
     def _function_bands(self, ax, envs, order):
@@ -259,8 +266,8 @@ class RunPlots:
         if isinstance(period_s, bool) or not isinstance(period_s, (int, float)) or not period_s > 0 \
                 or not math.isfinite(period_s):
             raise InvalidParameterValueException("period_s", period_s, "a number of seconds > 0")
-        with _figure_style(ax is None):
-            ax = ax or _new_axes()
+        with figure_style(ax is None):
+            ax = ax or new_axes()
             m = self.run.metrics(period_s)
             x = m["period_start_s"].to_numpy(float)
             inv, thr = m["Invocations"].to_numpy(int), m["Throttles"].to_numpy(int)
@@ -275,7 +282,7 @@ class RunPlots:
             ax.set_title(f"Invocations and throttles per {_fmt_s(period_s)}")
             ax.set_xlabel(TIME_LABEL)
             ax.set_ylabel(f"requests per {_fmt_s(period_s)}")
-            _legend_outside(ax)
+            legend_outside(ax)
             return ax
 
     # -- durations -------------------------------------------------------------------
@@ -285,8 +292,8 @@ class RunPlots:
         the time the caller waited inside Lambda; otherwise only the REPORT line's Duration."""
         if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
             raise InvalidParameterValueException("bins", bins, "an integer >= 1")
-        with _figure_style(ax is None):
-            ax = ax or _new_axes()
+        with figure_style(ax is None):
+            ax = ax or new_axes()
             inv = self.run.invocations
             ran = inv[inv["outcome"] != "throttled"]
             cold = ran["cold"].astype(bool)
@@ -299,7 +306,7 @@ class RunPlots:
             ax.set_xlabel("Init Duration + Duration (ms)" if include_init and len(cold_ms) else "Duration (ms)")
             ax.set_ylabel("invocations")
             if not len(both):
-                _no_data(ax, "no invocation ran (all throttled)")
+                no_data(ax, "no invocation ran (all throttled)")
                 return ax
             lo, hi = float(both.min()), float(both.max())
             if hi - lo < 1e-9:
@@ -312,7 +319,7 @@ class RunPlots:
                     ax.hist(values, bins=edges, color=color, alpha=0.55, label=f"{label}: {len(values):,}")
                     ax.hist(values, bins=edges, color=color, histtype="step", lw=1.2)
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-            _legend_outside(ax)
+            legend_outside(ax)
             return ax
 
     # -- all four --------------------------------------------------------------------
@@ -321,7 +328,7 @@ class RunPlots:
         2x2 array of Axes. ``period_s`` defaults to a period giving at most ~120 bars."""
         if period_s is None:
             period_s = _nice_period((self.run.t1 - self.run.t0) / 120)
-        with _figure_style(True):
+        with figure_style(True):
             fig, axes = plt.subplots(2, 2, figsize=(16, 8), layout="constrained")
             self.concurrency(ax=axes[0, 0])
             self.environments(ax=axes[0, 1])
@@ -341,8 +348,8 @@ def _window(run):
     return run.t0, (run.t1 if run.t1 - run.t0 > 1e-6 else run.t0 + 1.0)
 
 
-def _legend_outside(ax, **kw):
-    """Legend to the right of the axes, so it never hides data."""
+def legend_outside(ax, **kw):
+    """The legend to the right of the axes, so it never hides data."""
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, **kw)
 
 
@@ -426,9 +433,9 @@ def sweep(result, ax=None):
     One point per configuration, labelled with its memory size, one colour per
     architecture; the strategy's best configuration is ringed."""
     own = ax is None
-    with _figure_style(own):
+    with figure_style(own):
         if own:
-            ax = _new_axes((7.0, 4.2))
+            ax = new_axes((7.0, 4.2))
         table = result.table
         for k, (arch, rows) in enumerate(table.groupby("architecture", sort=False)):
             color = STYLE["functions"][k % len(STYLE["functions"])]
@@ -452,4 +459,4 @@ def sweep(result, ax=None):
     return ax
 
 
-__all__ = ["RunPlots", "STYLE", "OKABE_ITO", "sweep"]
+__all__ = ["RunPlots", "STYLE", "OKABE_ITO", "TIME_LABEL", "sweep", "figure_style", "new_axes", "no_data", "legend_outside"]

@@ -42,12 +42,12 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 from .errors import InvalidParameterValueException
-from .plots import STYLE, _figure_style
+from .plots import STYLE, figure_style
 
 
 def run_and_plot(pure_fn, plot_fn, ax=None, **settings):
     """One step of the pattern: ``plot_fn(pure_fn(**settings), ax)``; returns the Axes."""
-    with _figure_style(ax is None):
+    with figure_style(ax is None):
         if ax is None:
             _, ax = plt.subplots(figsize=STYLE["figsize"], layout="constrained")
         plot_fn(pure_fn(**settings), ax)
@@ -143,7 +143,7 @@ class Explorer(ipywidgets.VBox):
             out.clear_output(wait=True)
             fig = figure_for(self.pure_fn, self.plot_fn, self.settings, self.shown_settings())
             try:
-                with _figure_style(True):
+                with figure_style(True):
                     display(fig)
             finally:
                 plt.close(fig)
@@ -187,7 +187,7 @@ def static_figure(pure_fn, plot_fn, grid, ncols=None, title=None):
     ncols = ncols or min(len(grid), 3)
     nrows = -(-len(grid) // ncols)
     width, height = STYLE["figsize"]
-    with _figure_style(True):
+    with figure_style(True):
         fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols / 2, height * nrows),
                                  layout="constrained", squeeze=False)
         for ax, settings in zip(axes.flat, grid):

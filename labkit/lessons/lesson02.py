@@ -26,7 +26,7 @@ from ..errors import InvalidParameterValueException
 from ..exercises import (Exercise, Scenario, checker, correct, smallest_failure, wrong)
 from ..lab import Lab
 from ..records import INIT_DONE, SUCCESS
-from ..plots import OKABE_ITO, STYLE, _figure_style
+from ..plots import OKABE_ITO, STYLE, figure_style
 from ..sandbox import HandlerCode
 
 # ---------------------------------------------------------------------------------------------
@@ -293,7 +293,7 @@ _SHAPE_MARKERS = {"steady": "o", "bursty": "s", "sparse": "^"}
 def plot_cache_sweep(df, axes=None):
     """Two panels from ``cache_sweep``: hit ratio against TTL, and the worst staleness against TTL.
     Draws into ``axes`` (two Axes) or a new figure; returns the Axes."""
-    with _figure_style(axes is None):
+    with figure_style(axes is None):
         if axes is None:
             _, axes = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
         _draw_cache_sweep(df, axes)
@@ -518,7 +518,7 @@ def keep_alive_curves(calls_per_min=(0.05, 0.1, 0.2, 0.5, 1, 2, 5), idle_mins=(5
 def plot_keep_alive_curves(df, ax=None):
     """Cold-start rate against arrival rate, one colour per idle reclaim time: simulated
     points (with two standard errors) on the curve e^(-λT). Returns the Axes."""
-    with _figure_style(ax is None):
+    with figure_style(ax is None):
         if ax is None:
             _, ax = plt.subplots(figsize=(10, 4.2), layout="constrained")
         _draw_keep_alive_curves(df, ax)
@@ -700,7 +700,7 @@ def plot_herd(results, axes=None):
     second at the price service (answered and refused), the service's limit, and the time before
     the traffic moved to the new function. The y axis stops at a few times the limit, so the
     refreshes stay readable; taller bars are cut and their peak written on the panel."""
-    with _figure_style(axes is None):
+    with figure_style(axes is None):
         if axes is None:
             _, axes = plt.subplots(len(results), 1, figsize=(10, 2.1 * len(results)), sharex=True,
                                    layout="constrained", squeeze=False)

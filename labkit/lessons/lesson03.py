@@ -30,7 +30,7 @@ import labkit as lk
 from labkit import facts
 from labkit.errors import InvalidParameterValueException
 from labkit.exercises import Exercise, checker, correct, not_attempted, wrong
-from labkit.plots import STYLE, _figure_style, _legend_outside
+from labkit.plots import STYLE, figure_style, legend_outside
 
 # ---------------------------------------------------------------------------------------------
 # Handler modules (the notebook shows the same code in cells of their own)
@@ -319,7 +319,7 @@ def plot_overload(results, reserved_concurrency=RESERVED):
     n = len(results)
     c = STYLE["colors"]
     t_end = max(float(r.events["done_s"].max()) for r in results.values()) * 1.03
-    with _figure_style(True):
+    with figure_style(True):
         fig, axes = plt.subplots(2, n, figsize=(3.6 * n, 5.6), sharex=True, sharey="row",
                                  layout="constrained", squeeze=False)
         for k, (source, res) in enumerate(results.items()):
@@ -343,8 +343,8 @@ def plot_overload(results, reserved_concurrency=RESERVED):
         axes[0, 0].set_ylabel("events")
         axes[1, 0].set_ylabel("concurrent executions")
         axes[1, 0].set_ylim(0, max(reserved_concurrency, 1) * 1.3)
-        _legend_outside(axes[0, -1])
-        _legend_outside(axes[1, -1])
+        legend_outside(axes[0, -1])
+        legend_outside(axes[1, -1])
         fig.suptitle("The same overload, four callers", fontsize=12)
     return axes
 
@@ -424,7 +424,7 @@ def plot_scaling_models(runs, period_s=1.0):
     """Concurrency (top) and throttles per second (bottom), one line per scaling model."""
     import matplotlib.pyplot as plt
     palette = STYLE["functions"]
-    with _figure_style(True):
+    with figure_style(True):
         fig, (top, bottom) = plt.subplots(2, 1, figsize=(STYLE["figsize"][0], 6.4), sharex=True,
                                           layout="constrained")
         for k, (label, run) in enumerate(runs.items()):
@@ -441,8 +441,8 @@ def plot_scaling_models(runs, period_s=1.0):
         bottom.set_title(f"Throttles per {period_s:g} s")
         bottom.set_ylabel("throttled requests")
         bottom.set_xlabel("seconds since the sale started")
-        _legend_outside(top)
-        _legend_outside(bottom)
+        legend_outside(top)
+        legend_outside(bottom)
     return top, bottom
 
 

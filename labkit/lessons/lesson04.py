@@ -37,7 +37,7 @@ import labkit as lk
 from labkit import facts
 from labkit.errors import InvalidParameterValueException, SimulationError
 from labkit.exercises import Exercise, checker, correct, not_attempted, wrong
-from labkit.plots import STYLE, _figure_style, _legend_outside
+from labkit.plots import STYLE, figure_style, legend_outside
 from labkit.run import Run
 
 # ---------------------------------------------------------------------------------------------
@@ -493,7 +493,7 @@ def plot_side_by_side(results, title="The same traffic ramp, two architectures")
     c = STYLE["colors"]
     n = len(results)
     t_end = max(r.t1 for r in results) * 1.02
-    with _figure_style(True):
+    with figure_style(True):
         fig, axes = plt.subplots(4, n, figsize=(4.6 * n + 2.4, 9.0), sharex=True, sharey="row",
                                  layout="constrained", squeeze=False)
         for k, r in enumerate(results):
@@ -550,7 +550,7 @@ def plot_connections(results, ncols=3):
     t_end = max(r.t1 for r in results) * 1.02
     top = max(max(r.db.max_connections, r.summary()["max_concurrency"] if r.function is not None else 0)
               for r in results) * 1.1
-    with _figure_style(True):
+    with figure_style(True):
         fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.0 * nrows), sharex=True, sharey=True,
                                  layout="constrained", squeeze=False)
         for ax, r in zip(axes.flat, results):
@@ -682,7 +682,7 @@ def plot_herd(herds, before_s=5.0):
     c = STYLE["colors"]
     n = len(herds)
     period = 0.25
-    with _figure_style(True):
+    with figure_style(True):
         fig, axes = plt.subplots(3, n, figsize=(4.8 * n + 2.4, 7.0), sharex=True, sharey="row",
                                  layout="constrained", squeeze=False)
         for k, h in enumerate(herds):
@@ -718,7 +718,7 @@ def plot_herd(herds, before_s=5.0):
         axes[2, 0].set_ylabel("refused per second")
         axes[0, 0].set_ylim(0, herds[0].db.max_connections * 1.15)
         for row in range(3):
-            _legend_outside(axes[row, -1])
+            legend_outside(axes[row, -1])
         fig.suptitle("A deploy under steady traffic: every new environment connects and loads the price list",
                      fontsize=12)
     return axes

@@ -40,7 +40,7 @@ from labkit.errors import InvalidParameterValueException
 from labkit.event_sources.destinations import DestinationQueue
 from labkit.event_sources.kinesis import KinesisMappingConfig
 from labkit.exercises import Exercise, checker, correct, not_attempted, wrong
-from labkit.plots import STYLE, TIME_LABEL, _figure_style, _legend_outside
+from labkit.plots import STYLE, TIME_LABEL, figure_style, legend_outside
 
 # ---------------------------------------------------------------------------------------------
 # Handler modules (the notebook shows the same code in cells of their own; a test keeps them equal)
@@ -384,7 +384,7 @@ def plot_iterator_age(mappings, ax=None, per_shard=False, t0=0.0, title="Iterato
     each. ``marks`` are ``(time_s, label)`` pairs drawn as dotted vertical lines."""
     if not isinstance(mappings, dict):
         mappings = {"": mappings}
-    with _figure_style(ax is None):
+    with figure_style(ax is None):
         if ax is None:
             import matplotlib.pyplot as plt
             _, ax = plt.subplots(figsize=STYLE["figsize"], layout="constrained")
@@ -404,7 +404,7 @@ def plot_iterator_age(mappings, ax=None, per_shard=False, t0=0.0, title="Iterato
         ax.set_title(title)
         ax.set_xlabel(TIME_LABEL)
         ax.set_ylabel("age of the batch's last record (s)")
-        _legend_outside(ax)
+        legend_outside(ax)
     return ax
 
 

@@ -34,7 +34,7 @@ import labkit as lk
 from labkit import facts
 from labkit.errors import InvalidParameterValueException
 from labkit.exercises import Exercise, checker, correct, not_attempted, wrong
-from labkit.plots import OKABE_ITO, STYLE, _figure_style, _legend_outside
+from labkit.plots import OKABE_ITO, STYLE, figure_style, legend_outside
 
 # ---------------------------------------------------------------------------------------------
 # Part 1: memory sweeps of a CPU-bound and an I/O-bound handler
@@ -159,7 +159,7 @@ def _log_seconds_axis(ax):
 def plot_sweeps(results, architecture="x86_64"):
     """Two panels for the sweeps in ``results`` (label -> SweepResult): duration against
     memory, and cost per million invocations against memory. Returns the two Axes."""
-    with _figure_style(True):
+    with figure_style(True):
         _, (left, right) = plt.subplots(1, 2, figsize=(10.0, 3.8), layout="constrained")
         sizes = set()
         for k, (label, res) in enumerate(results.items()):
@@ -200,7 +200,7 @@ def threads_curve(memory_sizes=THREADS_MEMORY, handler=None, seed=1):
 def plot_threads_curve(curve, ax=None):
     """Duration against memory for each (job, threads) line of ``threads_curve``."""
     own = ax is None
-    with _figure_style(own):
+    with figure_style(own):
         if own:
             _, ax = plt.subplots(figsize=(10.0, 4.0), layout="constrained")
         # Lines that coincide are drawn thick first and thin on top, so each stays visible.
@@ -217,7 +217,7 @@ def plot_threads_curve(curve, ax=None):
         _log_seconds_axis(ax)
         ax.set_ylabel("duration (s, log scale)")
         ax.set_title("The same four-part job in 1, 2 or 4 threads")
-        _legend_outside(ax)
+        legend_outside(ax)
     return ax
 
 
@@ -451,7 +451,7 @@ def plot_cost_vs_duration(results, ax=None, article=True):
     the article's own figures as hollow points when ``article``; the 15-minute limit."""
     own = ax is None
     limit_min = facts.TIMEOUT_S_RANGE[1] / 60
-    with _figure_style(own):
+    with figure_style(own):
         if own:
             _, ax = plt.subplots(figsize=(10.0, 4.6), layout="constrained")
         ours = STYLE["colors"]["warm"]
