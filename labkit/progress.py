@@ -58,7 +58,8 @@ def run_until(env: simpy.Environment, done: simpy.Event, t0: float, horizon_s: f
     """Run ``env`` until ``done`` is processed, or until no event is left."""
     if done.callbacks is None:        # processed already
         return
-    show = horizon_s > 0 and mode()
+    # No bar without a horizon to measure progress against.
+    show = mode() if horizon_s > 0 else "off"
     if show == "off":
         show = None
     wall0 = time.perf_counter()

@@ -145,3 +145,20 @@ def test_the_bar_leaves_no_text_in_a_saved_notebook(monkeypatch):
     bar.close()
     [(bundle, raw)] = shown
     assert raw and list(bundle) == ["application/vnd.jupyter.widget-view+json"]
+
+
+def test_a_run_without_a_horizon_never_shows_a_bar(monkeypatch):
+    # A slow run whose workload has no horizon (nothing to measure progress against) once
+    # made a bar anyway and divided by zero on its first update.
+    monkeypatch.setattr(progress, "mode", lambda: "auto")
+    monkeypatch.setattr(progress, "SHOW_AFTER_S", 0.0)
+    monkeypatch.setattr(progress, "_make_bar", lambda: pytest.fail("a bar was made"))
+    import simpy
+    env = simpy.Environment()
+
+    def ticks():
+        for _ in range(5000):
+            yield env.timeout(1)
+    done = env.process(ticks())
+    progress.run_until(env, done, 0.0, 0.0)
+    assert env.now == 5000
