@@ -328,8 +328,14 @@ class Deployment:
     def function(self, handler=None, *, source=None, name="fn", handler_name="handler",
                  memory_mb=facts.DEFAULT_MEMORY_MB, timeout_s=facts.DEFAULT_TIMEOUT_S, architecture="x86_64",
                  reserved_concurrency=None, provisioned_concurrency=0, expected_concurrency=1,
-                 provisioned_seconds=None):
-        """Deploy ``handler``'s module (or ``source``) and return a ``DeployedFunction``."""
+                 provisioned_seconds=None, estimate=None):
+        """Deploy ``handler``'s module (or ``source``) and return a ``DeployedFunction``.
+
+        ``estimate`` (a ``labkit.aws.cost.Estimate``) is checked against the budget before anything
+        is created: over the budget, ``BudgetExceeded`` is raised and nothing exists.
+        """
+        if estimate is not None:
+            self.budget.check(estimate)
         if self._closed:
             raise RuntimeError("this Deployment has been torn down")
         if architecture not in ("x86_64", "arm64"):
