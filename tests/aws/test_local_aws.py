@@ -1,6 +1,5 @@
 """labkit.aws against the local endpoint: moto's control plane + a real awslambdaric data plane."""
 
-import atexit
 import math
 import subprocess
 import sys
@@ -190,14 +189,27 @@ def test_cleanup_after_a_crash_mid_run_finds_deletes_and_verifies(session, local
     assert "123456789012" not in cli.stdout + cli.stderr
 
 
-def test_atexit_teardown_is_registered_and_removed(session):
-    dep = Deployment(session, sleep=_no_wait)
-    calls = []
-    original = dep._at_exit
-    atexit.unregister(original)
-    dep._at_exit = lambda: calls.append(1)
-    dep.teardown()
-    assert dep._closed
+EXIT = '''
+import sys
+sys.path.insert(0, {root!r})
+from labkit.aws.resources import AwsSession, Deployment
+s = AwsSession("us-east-1", endpoint_url={url!r})
+dep = Deployment(s, run_id="atexit{n}", sleep=lambda _: None)
+dep.function(source={src!r})
+print("deployed", flush=True)
+# the script ends without teardown: the interpreter's exit tears down
+'''
+
+
+def test_interpreter_exit_tears_down_what_was_left(session, local_aws):
+    import pathlib
+    root = str(pathlib.Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, "-c", EXIT.format(root=root, url=local_aws.url, src=HANDLER, n=1)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "torn down at exit" in out.stdout and "All resources deleted and verified gone" in out.stdout
+    assert find_leftovers(session, "atexit1") == []
+    assert "123456789012" not in out.stdout + out.stderr
 
 
 def test_the_account_id_is_never_printed(session, capfd, caplog):
