@@ -227,7 +227,7 @@ class Outcome:
 
 
 @dataclass
-class Report:
+class TeardownReport:
     outcomes: list = field(default_factory=list)
 
     @property
@@ -396,10 +396,10 @@ class Deployment:
         """Delete everything this deployment created (provisioned concurrency first); verify; report."""
         with self._lock:
             if self._closed:
-                return Report()
+                return TeardownReport()
             self._closed = True
         atexit.unregister(self._at_exit)
-        report = Report()
+        report = TeardownReport()
         for fn in self.functions:
             if fn.provisioned_concurrency:
                 report.outcomes.append(_delete_provisioned(self.session, fn.name, fn.qualifier))
@@ -547,7 +547,7 @@ def find_leftovers(session, run_id=None):
 def cleanup(session, run_id=None, dry_run=False, sleep=time.sleep):
     """Delete every leftover (``find_leftovers``), provisioned concurrency first; verify; report."""
     found = find_leftovers(session, run_id)
-    report = Report()
+    report = TeardownReport()
     if dry_run:
         return found, report
     lam = session.client("lambda")
@@ -573,4 +573,4 @@ def cleanup(session, run_id=None, dry_run=False, sleep=time.sleep):
 
 
 __all__ = ["AwsSession", "Deployment", "DeployedFunction", "mask", "check_account_concurrency", "build_zip",
-           "find_leftovers", "cleanup", "Report", "Outcome", "Leftover"]
+           "find_leftovers", "cleanup", "TeardownReport", "Outcome", "Leftover"]
