@@ -24,7 +24,7 @@ What is where:
 * ``__main__``   ``python -m labkit.aws cleanup [--region R] [--run-id ID] [--dry-run]``.
 
 The contract with the simulator: the driver returns one record per invocation attempt as a dict
-with exactly the keys of ``labkit.runtime.INVOCATION_COLUMNS`` (meanings in ``labkit.run``; times in
+with exactly the keys of ``labkit.records.INVOCATION_COLUMNS`` (meanings in ``labkit.run``; times in
 seconds since the run started; ``outcome`` success | error | timeout | throttled), and environment
 rows with ``driver.ENVIRONMENT_COLUMNS`` (those of ``Run.environments``), so a ``Run`` can be filled
 from either backend once the core has its backend seam.

@@ -1,6 +1,6 @@
 """Drive a workload against a deployed function on the wall clock; one record per invocation attempt.
 
-Records are plain dicts with exactly the keys of ``labkit.runtime.INVOCATION_COLUMNS`` (the
+Records are plain dicts with exactly the keys of ``labkit.records.INVOCATION_COLUMNS`` (the
 simulator's columns, meanings in ``labkit.run``), so a real run and a simulated one tabulate alike;
 times are seconds since the run started. Environment rows have ``ENVIRONMENT_COLUMNS``.
 
@@ -34,8 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .. import billing
-from ..runtime import INVOCATION_COLUMNS
-from ..workload import _payload_fn
+from ..records import INVOCATION_COLUMNS
+from ..workload import payload_fn
 from . import cost, reportlog
 from .resources import mask
 
@@ -165,7 +165,7 @@ class Driver:
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="labkit-aws-driver") as pool:
             if getattr(wl, "closed", False):
-                make = _payload_fn(wl.payload)
+                make = payload_fn(wl.payload)
                 payload_rng = random.Random(self.seed)
                 payload_lock = threading.Lock()
                 counter = [0]          # one numbering across clients, in sending order (as the simulator)

@@ -12,7 +12,7 @@ from labkit import workload
 from labkit.aws import cost
 from labkit.aws.driver import ENVIRONMENT_COLUMNS, Driver
 from labkit.aws.resources import IAM_PATH, Deployment, find_leftovers
-from labkit.runtime import INVOCATION_COLUMNS
+from labkit.records import INVOCATION_COLUMNS
 
 HANDLER = textwrap.dedent('''
     import labkit as lk
