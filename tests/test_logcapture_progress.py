@@ -1,5 +1,8 @@
 """Handler logging is captured per invocation in AWS's format; progress bars stay out of CI."""
 
+import pytest
+import simpy
+
 import labkit as lk
 from labkit import billing, progress
 
@@ -153,7 +156,6 @@ def test_a_run_without_a_horizon_never_shows_a_bar(monkeypatch):
     monkeypatch.setattr(progress, "mode", lambda: "auto")
     monkeypatch.setattr(progress, "SHOW_AFTER_S", 0.0)
     monkeypatch.setattr(progress, "_make_bar", lambda: pytest.fail("a bar was made"))
-    import simpy
     env = simpy.Environment()
 
     def ticks():
