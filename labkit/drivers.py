@@ -20,16 +20,17 @@ when all have finished.
 from __future__ import annotations
 
 import random
-from typing import Any, Generator
+from collections.abc import Generator
+from typing import Any, cast
 
 import simpy
 
 from .event_sources.asynchronous import AsyncConfig, AsyncQueue
 from .event_sources.ledger import Ledger
-from .records import EVENT, FAILED, REQUEST_RESPONSE, SUCCEEDED, SUCCESS, THROTTLED, InvocationRecord
+from .records import EVENT, FAILED, REQUEST_RESPONSE, SUCCEEDED, SUCCESS, THROTTLED, AsyncEventRecord, InvocationRecord
 from .retry import SdkRetry
 from .runtime import Account, Function
-from .workload import Workload, payload_fn
+from .workload import ClosedLoop, Workload, payload_fn
 
 
 class Tracker:
@@ -90,8 +91,8 @@ class Dispatcher:
             queues[fn.name] = AsyncQueue(self.account, self.ledger, fn, AsyncConfig(**config), rng)
         return queues[fn.name]
 
-    def async_records(self, event_ids: list[str]) -> list:
-        out = []
+    def async_records(self, event_ids: list[str]) -> list[AsyncEventRecord]:
+        out: list[AsyncEventRecord] = []
         for q in self.async_queues.values():
             out.extend(q.records[e] for e in event_ids if e in q.records)
         return out
@@ -99,10 +100,11 @@ class Dispatcher:
     # -- synchronous calls -----------------------------------------------------------------------
     def settle_sync(self, record: InvocationRecord) -> None:
         """A synchronous caller got its answer: success, or the error/throttle it must handle."""
+        event_id = cast(str, record.event_id)   # a synchronous call always has one
         if record.outcome == SUCCESS:
-            self.ledger.settle(record.event_id, SUCCEEDED, self.env.now)
+            self.ledger.settle(event_id, SUCCEEDED, self.env.now)
         else:
-            self.ledger.settle(record.event_id, FAILED, self.env.now, record.throttle_reason or record.error_type)
+            self.ledger.settle(event_id, FAILED, self.env.now, record.throttle_reason or record.error_type)
 
     def call(self, fn: Function, event: Any, event_id: str, retry: SdkRetry | None,
              client: int | None) -> Generator[Any, Any, InvocationRecord]:
@@ -129,7 +131,7 @@ class Dispatcher:
         if invocation_type == EVENT:
             env.process(self.async_loop(fn, wl, rng, tracker, t0))
         elif wl.closed:
-            env.process(self.closed_loop(fn, wl, rng, retry, tracker))
+            env.process(self.closed_loop(fn, cast(ClosedLoop, wl), rng, retry, tracker))
         else:
             env.process(self.open_loop(fn, wl, rng, retry, tracker, t0))
 
@@ -157,17 +159,17 @@ class Dispatcher:
         tracker.driver_finished()
 
     @staticmethod
-    def _finish_call(gen: Generator, tracker: Tracker) -> Generator:
+    def _finish_call(gen: Generator[Any, Any, Any], tracker: Tracker) -> Generator:
         yield from gen
         tracker.finished_one()
 
-    def _sync_call(self, gen: Generator, tracker: Tracker) -> Generator:
+    def _sync_call(self, gen: Generator[Any, Any, InvocationRecord], tracker: Tracker) -> Generator:
         """One admitted synchronous call, as a simpy process: run it, settle it, count it."""
         record = yield from gen
         self.settle_sync(record)
         tracker.finished_one()
 
-    def closed_loop(self, fn: Function, wl: Workload, rng: random.Random, retry: SdkRetry | None,
+    def closed_loop(self, fn: Function, wl: ClosedLoop, rng: random.Random, retry: SdkRetry | None,
                     tracker: Tracker) -> Generator:
         env = self.env
         t0 = env.now

@@ -30,6 +30,8 @@ Semantics, each pinned by a test in ``tests/test_runtime.py``:
   environment stays warm. ``sys.exit`` is ``Runtime.ExitError`` and resets it.
 """
 
+from __future__ import annotations
+
 import itertools
 import json
 import math
@@ -37,17 +39,20 @@ import random
 import shutil
 import tempfile
 from collections import deque
+from collections.abc import Callable, Generator
 from datetime import datetime, timezone
+from typing import Any
 
 import simpy
 from greenlet import greenlet
 
 from . import arns, billing, bridge, concurrency, facts, scaling
+from .config import FunctionConfig
 from .errors import InvalidParameterValueException, SimulationError
 from .records import (COLD, CREATED, ERROR, IDLE, INIT_DONE, INIT_FAILED, INVOKE_START, PROVISIONED, RECLAIMED,
                       REINIT, REQUEST_RESPONSE, RESET, SUCCESS, THROTTLED, TIMEOUT, WARM, InvocationRecord,
                       LifecycleEvent)
-from .sandbox import EnvironmentNamespace, InitError, format_stack
+from .sandbox import EnvironmentNamespace, HandlerCode, InitError, format_stack
 
 NAN = float("nan")
 _PLAIN_JSON = (type(None), str, int, bool)   # responses that always marshal
@@ -64,20 +69,21 @@ class Activation:
     __slots__ = ("lab", "env", "speed", "glet", "killed", "log", "request_id", "capacity", "vcpus", "cpu",
                  "deadline", "children", "environment")
 
-    def __init__(self, lab, speed, log, request_id=None, capacity=None, vcpus=1, environment=None):
+    def __init__(self, lab: Account, speed: float, log: list[str], request_id: str | None = None,
+                 capacity: float | None = None, vcpus: int = 1, environment: ExecutionEnvironment | None = None):
         self.lab, self.env, self.speed = lab, lab.env, speed
-        self.glet = None
+        self.glet: Any = None          # its greenlet, once started
         self.killed = False
         self.log = log
         self.request_id = request_id   # of the invocation (simulated services record their caller)
         self.capacity = speed if capacity is None else capacity   # vCPU-s per s for all its threads
         self.vcpus = vcpus
-        self.cpu = None                # a CpuScheduler once the code starts threads
-        self.deadline = None
-        self.children = []             # worker threads (labkit.concurrency)
+        self.cpu: Any = None           # a CpuScheduler once the code starts threads
+        self.deadline = math.inf
+        self.children: list[Activation] = []   # worker threads (labkit.concurrency)
         self.environment = environment  # the ExecutionEnvironment running this code (None: not Lambda)
 
-    def spawn(self, fn):
+    def spawn(self, fn: Callable[[], Any]) -> Activation:
         """Run ``fn()`` in a new worker thread of this activation, sharing its CPU and deadline."""
         worker = Activation(self.lab, self.speed, self.log, self.request_id, self.capacity, self.vcpus,
                             self.environment)
@@ -86,7 +92,7 @@ class Activation:
         self.env.process(self.lab._run_code(worker, fn, (), self.deadline))
         return worker
 
-    def yield_to_loop(self, kind, payload):
+    def yield_to_loop(self, kind: int, payload: Any) -> Any:
         if self.killed:
             # Stopped already, yet the code caught the stop (a bare ``except:``) and waits
             # again. Raising here at once would spin forever inside the greenlet; hand
@@ -99,7 +105,8 @@ class Activation:
 class LambdaContext:
     """The ``context`` argument, as in Lambda's Python runtime."""
 
-    def __init__(self, lab, fn, env_ns, request_id, deadline_s, log_stream_name):
+    def __init__(self, lab: Account, fn: Function, env_ns: EnvironmentNamespace, request_id: str, deadline_s: float,
+                 log_stream_name: str):
         self._lab, self._deadline_s = lab, deadline_s
         cfg = fn.config
         self.aws_request_id = request_id
@@ -112,7 +119,7 @@ class LambdaContext:
         self.identity = None
         self.client_context = None
 
-    def get_remaining_time_in_millis(self):
+    def get_remaining_time_in_millis(self) -> int:
         return max(0, int(round((self._deadline_s - self._lab.env.now) * 1000)))
 
     def __repr__(self):
@@ -125,19 +132,20 @@ class ExecutionEnvironment:
     __slots__ = ("id", "function", "provisioned", "namespace", "needs_init", "busy", "freed_at",
                  "created_at", "reclaimed_at", "log_stream_name", "invocations", "resources")
 
-    def __init__(self, env_id, function, provisioned, namespace, created_at, log_stream_name):
+    def __init__(self, env_id: str, function: Function, provisioned: bool, namespace: EnvironmentNamespace,
+                 created_at: float, log_stream_name: str):
         self.id, self.function, self.provisioned = env_id, function, provisioned
         self.namespace = namespace
         self.needs_init = True
         self.busy = False
-        self.freed_at = None
+        self.freed_at: float | None = None
         self.created_at = created_at
-        self.reclaimed_at = None
+        self.reclaimed_at: float | None = None
         self.log_stream_name = log_stream_name
         self.invocations = 0
         # What the environment's process holds open (database connections, ...): each has
         # ``release(time_s, reason)`` and is released when the process goes (reset, reclaim).
-        self.resources = {}
+        self.resources: dict[Any, None] = {}
 
     def hold(self, resource):
         self.resources[resource] = None
@@ -145,7 +153,7 @@ class ExecutionEnvironment:
     def drop(self, resource):
         self.resources.pop(resource, None)
 
-    def release_resources(self, time_s, reason):
+    def release_resources(self, time_s: float, reason: str) -> None:
         held, self.resources = list(self.resources), {}
         for r in held:
             r.release(time_s, reason)
@@ -154,23 +162,23 @@ class ExecutionEnvironment:
 class Function:
     """A deployed function: configuration, code, environments and concurrency state."""
 
-    def __init__(self, account, config, code):
+    def __init__(self, account: Account, config: FunctionConfig, code: HandlerCode):
         self.account, self.config, self.code = account, config, code
         self.name = config.name
-        self.idle = deque()          # idle on-demand environments, most recently freed at the right
-        self.provisioned_idle = []   # idle provisioned environments
-        self.environments = []       # every environment ever created
-        self.provisioning = []       # simpy processes initialising provisioned environments
+        self.idle: deque[ExecutionEnvironment] = deque()   # idle on-demand ones, most recently freed at the right
+        self.provisioned_idle: list[ExecutionEnvironment] = []   # idle provisioned environments
+        self.environments: list[ExecutionEnvironment] = []       # every environment ever created
+        self.provisioning: list[simpy.Process] = []   # processes initialising provisioned environments
         self.retired = False         # True once a redeploy under the same name replaced it
         self.inflight = 0
         self.bucket = account._bucket_for(self)
 
     @property
-    def reserved_concurrency(self):
+    def reserved_concurrency(self) -> int | None:
         return self.config.reserved_concurrency
 
     @property
-    def arn(self):
+    def arn(self) -> str:
         """The function's ARN, in its account's Region."""
         return arns.function_arn(self.account.region, self.name)
 
@@ -230,11 +238,11 @@ class Account:
 
     # -- configuration -------------------------------------------------------------------
     @property
-    def reserved_total(self):
+    def reserved_total(self) -> int:
         return sum(f.config.reserved_concurrency or 0 for f in self.functions.values())
 
     @property
-    def unreserved_pool(self):
+    def unreserved_pool(self) -> int:
         return self._unreserved_pool
 
     def _bucket_for(self, fn):
@@ -242,7 +250,7 @@ class Account:
             return self._account_bucket
         return scaling.new_bucket(self.scaling_model, self.region, self.env.now)
 
-    def add_function(self, config, code):
+    def add_function(self, config: FunctionConfig, code: HandlerCode) -> Function:
         """Create the function, or redeploy it when the name exists (as ``UpdateFunctionCode``
         would: new code and configuration, and only new execution environments serve it)."""
         old = self.functions.get(config.name)
@@ -331,7 +339,7 @@ class Account:
         self.lifecycle.append(_new(LifecycleEvent, (now, ee.id, fn.name, CREATED, None)))
         return ee
 
-    def reclaim_idle(self, fn=None):
+    def reclaim_idle(self, fn: Function | None = None) -> None:
         """Reclaim every on-demand environment whose idle time has run out by now."""
         now = self.env.now
         for f in ([fn] if fn is not None else self.functions.values()):
@@ -344,7 +352,7 @@ class Account:
                 self.lifecycle.append(_new(LifecycleEvent, (ee.reclaimed_at, ee.id, f.name, RECLAIMED, None)))
 
     # -- admission -----------------------------------------------------------------------
-    def admit(self, fn):
+    def admit(self, fn: Function) -> tuple[ExecutionEnvironment | None, str | None]:
         """Pick an environment for one request now, or return the throttle Reason."""
         r = fn.config.reserved_concurrency
         if r is not None:
@@ -383,7 +391,7 @@ class Account:
         else:
             fn.idle.append(ee)
 
-    def request_id(self):
+    def request_id(self) -> str:
         """A seeded version-4 UUID (the same text ``uuid.UUID(int=..., version=4)`` gives, faster)."""
         x = self._ids.getrandbits(128)
         x = (x & ~(0xc000 << 48) | (0x8000 << 48)) & ~(0xf000 << 64) | (4 << 76)
@@ -391,7 +399,8 @@ class Account:
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     # -- one invocation attempt ----------------------------------------------------------
-    def throttle_record(self, fn, event_id, attempt, client, reason, invocation_type=REQUEST_RESPONSE):
+    def throttle_record(self, fn: Function, event_id: str | None, attempt: int, client: int | None, reason: str | None,
+                        invocation_type: str = REQUEST_RESPONSE) -> InvocationRecord:
         """Record a throttled attempt (``TooManyRequestsException`` with ``reason``) and return it."""
         now = self.env.now
         rec = _new(InvocationRecord, (self.request_id(), fn.name, event_id, attempt, invocation_type, client, None,
@@ -400,18 +409,20 @@ class Account:
         self.records.append(rec)
         return rec
 
-    def invoke_once(self, fn, event, event_id, attempt=1, client=None, invocation_type=REQUEST_RESPONSE):
+    def invoke_once(self, fn: Function, event: Any, event_id: str | None, attempt: int = 1, client: int | None = None,
+                    invocation_type: str = REQUEST_RESPONSE) -> Generator[Any, Any, InvocationRecord]:
         """One invocation attempt as a generator for a simpy process; returns its ``InvocationRecord``."""
         ee, reason = self.admit(fn)
         if ee is None:
             return self.throttle_record(fn, event_id, attempt, client, reason, invocation_type)
         return (yield from self.run_invocation(fn, ee, event, event_id, attempt, client, invocation_type))
 
-    def run_invocation(self, fn, ee, event, event_id, attempt, client, invocation_type):
+    def run_invocation(self, fn: Function, ee: ExecutionEnvironment, event: Any, event_id: str | None, attempt: int,
+                       client: int | None, invocation_type: str) -> Generator[Any, Any, InvocationRecord]:
         env, cfg = self.env, fn.config
         arrival = start = env.now
         rid = self.request_id()
-        log = []
+        log: list[str] = []
         ns = ee.namespace
         ns._log_sink = log.append
         speed = cfg.single_thread_speed
@@ -540,7 +551,7 @@ class Account:
         except Exception as e:
             return _ERR, (type(e).__name__, str(e), format_stack(e.__traceback__))
 
-    def _run_code(self, act, fn, args, deadline):
+    def _run_code(self, act: Activation, fn: Callable, args: tuple, deadline: float) -> Generator[Any, Any, tuple]:
         """Drive ``fn(*args)`` in a greenlet until it returns or ``deadline``; yields simpy events."""
         env = self.env
         act.deadline = deadline
@@ -598,7 +609,7 @@ class Account:
         act.children.clear()
 
     # -- housekeeping --------------------------------------------------------------------
-    def close(self):
+    def close(self) -> None:
         if self._tmp_root is not None:
             shutil.rmtree(self._tmp_root, ignore_errors=True)
             self._tmp_root = None
@@ -610,7 +621,7 @@ class Account:
             pass
 
 
-_ABANDONED = []   # greenlets of handler code that would not stop (see Account._kill)
+_ABANDONED: list = []   # greenlets of handler code that would not stop (see Account._kill)
 
 
 def _defuse(event):

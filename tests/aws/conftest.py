@@ -7,7 +7,7 @@ so nothing can reach a real account (there is no network here anyway).
 import os
 
 import pytest
-from local_lambda import LocalAws
+from .local_lambda import LocalAws
 
 _DUMMY = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
           "AWS_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
