@@ -38,133 +38,41 @@ import copy
 import re
 import zlib
 from collections import Counter
-from decimal import Decimal, Inexact, InvalidOperation, Overflow, Rounded, Underflow
+from decimal import Decimal
 
-from boto3.dynamodb.types import DYNAMODB_CONTEXT, Binary
+from boto3.dynamodb.types import Binary
 
-from ..errors import InvalidParameterValueException
-from ..scaling import TokenBucket
-from .base import CallRecord, Clock, Latency, records_frame, show
-from .dynamodb_reserved import RESERVED_WORDS
+from ...errors import InvalidParameterValueException
+from ...scaling import TokenBucket
+from ..base import CallRecord, Clock, Latency, records_frame, show
+from .errors import (
+    CONDITIONAL_CHECK_FAILED,
+    MSG_CONDITION_FAILED,
+    MSG_THROUGHPUT,
+    THROUGHPUT_EXCEEDED,
+    DynamoDBError,
+    validation,
+)
+from .reserved import RESERVED_WORDS
+from .values import (
+    KEY_TYPES,
+    MISSING,
+    TYPE_NAMES,
+    arithmetic,
+    get_path,
+    path_text,
+    remove_path,
+    set_path,
+    sortable,
+    type_of,
+)
 
 # labkit defaults, not AWS figures: DynamoDB answers single-item requests in a few ms.
 DEFAULT_LATENCY_S = 0.005
 DEFAULT_JITTER_S = 0.0
 
-CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
-THROUGHPUT_EXCEEDED = "ProvisionedThroughputExceededException"
-MSG_CONDITION_FAILED = "The conditional request failed"
-MSG_THROUGHPUT = ("The level of configured provisioned throughput for the table was exceeded. "
-                  "Consider increasing your provisioning level with the UpdateTable API.")
-
 READS = ("GetItem", "Query", "Scan")
 WRITES = ("PutItem", "UpdateItem", "DeleteItem")
-KEY_TYPES = ("S", "N", "B")
-
-
-class DynamoDBError(Exception):
-    """An error DynamoDB would return: ``code`` (e.g. ``ConditionalCheckFailedException``),
-    ``message``, and for a failed condition with ``ReturnValuesOnConditionCheckFailure``
-    the item as it was (``item``)."""
-
-    def __init__(self, code, message, item=None):
-        super().__init__(message)
-        self.code, self.message, self.item = code, message, item
-
-
-def validation(message):
-    return DynamoDBError("ValidationException", message)
-
-
-# ---------------------------------------------------------------------------------------------
-# Values
-# ---------------------------------------------------------------------------------------------
-
-TYPE_NAMES = {"S": "STRING", "N": "NUMBER", "B": "BINARY", "BOOL": "BOOLEAN", "NULL": "NULL",
-              "L": "LIST", "M": "MAP", "SS": "SET", "NS": "SET", "BS": "SET"}
-
-
-def type_of(v):
-    """DynamoDB's type code of a normalised value."""
-    if isinstance(v, bool):
-        return "BOOL"
-    if v is None:
-        return "NULL"
-    if isinstance(v, str):
-        return "S"
-    if isinstance(v, Decimal):
-        return "N"
-    if isinstance(v, Binary):
-        return "B"
-    if isinstance(v, (set, frozenset)):
-        first = next(iter(v), None)
-        return {"S": "SS", "N": "NS", "B": "BS"}.get(type_of(first) if first is not None else "S", "SS")
-    if isinstance(v, list):
-        return "L"
-    if isinstance(v, dict):
-        return "M"
-    raise validation(f"labkit: unsupported value type {type(v).__name__}")
-
-
-def _sortable(v):
-    return v.value if isinstance(v, Binary) else v
-
-
-def _arith(op, a, b):
-    ctx = DYNAMODB_CONTEXT.copy()
-    try:
-        return ctx.add(a, b) if op == "+" else ctx.subtract(a, b)
-    except (Inexact, Rounded, Overflow, Underflow, InvalidOperation):
-        raise validation("Number overflow. Attempting to store a number with magnitude larger than "
-                         "supported range") from None
-
-
-_MISSING = object()
-
-
-def get_path(item, path):
-    cur = item
-    for p in path:
-        if isinstance(p, int):
-            if not isinstance(cur, list) or p >= len(cur):
-                return _MISSING
-        elif not isinstance(cur, dict) or p not in cur:
-            return _MISSING
-        cur = cur[p]
-    return cur
-
-
-def _set_path(item, path, value):
-    parent = get_path(item, path[:-1]) if len(path) > 1 else item
-    last = path[-1]
-    if isinstance(last, int):
-        if not isinstance(parent, list):
-            raise validation("The document path provided in the update expression is invalid for update")
-        if last < len(parent):
-            parent[last] = value
-        else:
-            parent.append(value)   # DynamoDB appends past the end of a list
-    else:
-        if not isinstance(parent, dict):
-            raise validation("The document path provided in the update expression is invalid for update")
-        parent[last] = value
-
-
-def _remove_path(item, path):
-    parent = get_path(item, path[:-1]) if len(path) > 1 else item
-    last = path[-1]
-    if isinstance(last, int):
-        if isinstance(parent, list) and last < len(parent):
-            del parent[last]
-    elif isinstance(parent, dict):
-        parent.pop(last, None)
-
-
-def path_text(path):
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (("." if out else "") + p)
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -486,8 +394,8 @@ def _operand(op, item, kind):
         return get_path(item, op[1])
     # size(path)
     v = get_path(item, op[1][1])
-    if v is _MISSING:
-        return _MISSING
+    if v is MISSING:
+        return MISSING
     if isinstance(v, (str, list, dict, set, frozenset)):
         return Decimal(len(v))
     if isinstance(v, Binary):
@@ -497,7 +405,7 @@ def _operand(op, item, kind):
 
 
 def _compare(op, a, b):
-    if a is _MISSING or b is _MISSING:
+    if a is MISSING or b is MISSING:
         return op == "<>"
     same = type_of(a) == type_of(b)
     if op == "=":
@@ -506,7 +414,7 @@ def _compare(op, a, b):
         return not (same and a == b)
     if not same or type_of(a) not in KEY_TYPES:
         return False
-    a, b = _sortable(a), _sortable(b)
+    a, b = sortable(a), sortable(b)
     return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
 
 
@@ -530,10 +438,10 @@ def evaluate(cond, item, kind="ConditionExpression"):
     name, args = cond[1], cond[2]
     v = get_path(item, args[0][1])
     if name == "attribute_exists":
-        return v is not _MISSING
+        return v is not MISSING
     if name == "attribute_not_exists":
-        return v is _MISSING
-    if v is _MISSING:
+        return v is MISSING
+    if v is MISSING:
         return False
     arg = _operand(args[1], item, kind)
     if name == "attribute_type":
@@ -548,7 +456,7 @@ def evaluate(cond, item, kind="ConditionExpression"):
             return v.value.startswith(arg.value)
         return False
     # contains
-    if arg is _MISSING:
+    if arg is MISSING:
         return False
     if isinstance(v, str):
         return isinstance(arg, str) and arg in v
@@ -565,12 +473,12 @@ def _set_value(expr, item):
         return copy.deepcopy(expr[1])
     if k == "path":
         v = get_path(item, expr[1])
-        if v is _MISSING:
+        if v is MISSING:
             raise validation("The provided expression refers to an attribute that does not exist in the item")
         return copy.deepcopy(v)
     if k == "if_not_exists":
         v = get_path(item, expr[1][1])
-        return _set_value(expr[2], item) if v is _MISSING else copy.deepcopy(v)
+        return _set_value(expr[2], item) if v is MISSING else copy.deepcopy(v)
     if k == "list_append":
         a, b = _set_value(expr[1], item), _set_value(expr[2], item)
         for v in (a, b):
@@ -582,7 +490,7 @@ def _set_value(expr, item):
     a, b = _set_value(expr[1], item), _set_value(expr[2], item)
     if not (isinstance(a, Decimal) and isinstance(b, Decimal)) or isinstance(a, bool) or isinstance(b, bool):
         raise validation("An operand in the update expression has an incorrect data type")
-    return _arith(k, a, b)
+    return arithmetic(k, a, b)
 
 
 def apply_update(actions, old, key):
@@ -605,18 +513,18 @@ def apply_update(actions, old, key):
                 if t != "N" and t not in ("SS", "NS", "BS"):
                     raise validation("Invalid UpdateExpression: Incorrect operand type for operator or function; "
                                      f"operator: ADD, operand type: {TYPE_NAMES[t]}")
-                if current is _MISSING:
+                if current is MISSING:
                     new = copy.deepcopy(v)
                 elif type_of(current) != t:
                     raise validation("An operand in the update expression has an incorrect data type")
                 else:
-                    new = _arith("+", current, v) if t == "N" else set(current) | set(v)
+                    new = arithmetic("+", current, v) if t == "N" else set(current) | set(v)
                 computed.append(("SET", path, new))
             else:   # DELETE from a set
                 if t not in ("SS", "NS", "BS"):
                     raise validation("Invalid UpdateExpression: Incorrect operand type for operator or function; "
                                      f"operator: DELETE, operand type: {TYPE_NAMES[t]}")
-                if current is _MISSING:
+                if current is MISSING:
                     continue
                 if type_of(current) != t:
                     raise validation("An operand in the update expression has an incorrect data type")
@@ -625,9 +533,9 @@ def apply_update(actions, old, key):
     new = copy.deepcopy(base) if old is not None else dict(key)
     for clause, path, value in computed:
         if clause == "SET":
-            _set_path(new, path, value)
+            set_path(new, path, value)
         else:
-            _remove_path(new, path)
+            remove_path(new, path)
     return new
 
 
@@ -635,7 +543,7 @@ def project(item, paths):
     out = {}
     for path in paths:
         v = get_path(item, path)
-        if v is _MISSING:
+        if v is MISSING:
             continue
         # Rebuild the nested shape down to the projected element (list indexes collapse in order).
         cur = out
@@ -734,11 +642,11 @@ class TableState:
             v = key[name]
             if type_of(v) != t:
                 raise validation("The provided key element does not match the schema")
-            if t in ("S", "B") and len(_sortable(v)) == 0:
+            if t in ("S", "B") and len(sortable(v)) == 0:
                 raise validation("One or more parameter values are not valid. The AttributeValue for a key "
                                  f"attribute cannot contain an empty {'string' if t == 'S' else 'binary'} "
                                  f"value. Key: {name}")
-            out.append(_sortable(v))
+            out.append(sortable(v))
         return tuple(out)
 
     def _item_key(self, item):
