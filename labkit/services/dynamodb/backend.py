@@ -11,13 +11,16 @@ or not, leaves a ``CallRecord`` whose ``detail`` is a ``CallDetail``.
 from __future__ import annotations
 
 import re
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ...errors import InvalidParameterValueException
 from ..base import CallRecord, Clock, Latency, records_frame, show
 from .errors import MSG_RESOURCE_NOT_FOUND, RESOURCE_NOT_FOUND, DynamoDBError
 from .operations import OPERATIONS
 from .table import Item, TableState
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # labkit defaults, not AWS figures: DynamoDB answers single-item requests in a few ms.
 DEFAULT_LATENCY_S = 0.005
@@ -98,7 +101,7 @@ class DynamoDBBackend:
                                        CallDetail(params, detail), _describe))
 
     @property
-    def calls(self):
+    def calls(self) -> pd.DataFrame:
         """Call records of every table as a DataFrame (see ``CallRecord``)."""
         return records_frame(self.records)
 
@@ -115,7 +118,7 @@ def _with_values(text: str, params: dict[str, Any]) -> str:
     names = params.get("ExpressionAttributeNames") or {}
     values = params.get("ExpressionAttributeValues") or {}
 
-    def sub(m):
+    def sub(m: re.Match[str]) -> str:
         tok = m.group(0)
         if tok in names:
             return names[tok]

@@ -7,8 +7,8 @@ Semantics (DynamoDB's):
   it is false except ``<>``, and every function on it is false except
   ``attribute_not_exists``. ``=``/``<>`` compare values of any type (different
   types are unequal); ``<``, ``<=``, ``>``, ``>=`` and ``BETWEEN`` are true only
-  for two strings, numbers or binaries. ``size`` of a number, boolean or NULL
-  is a ``ValidationException``.
+  between values of one type, string, number or binary (binaries compare as
+  bytes). ``size`` of a number, boolean or NULL is a ``ValidationException``.
 * **Updates** (``apply_update``) compute every right-hand side against the item
   *before* the update, then apply the changes in the order written, to a copy:
   the stored item is never changed in place. ``update_item`` on a missing item
@@ -23,10 +23,10 @@ Semantics (DynamoDB's):
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from itertools import pairwise
-from typing import Any
+from typing import Any, cast
 
 from boto3.dynamodb.types import Binary
 
@@ -73,10 +73,9 @@ Item = dict[str, Any]
 
 def _operand(op: Operand, item: Item, kind: str) -> Any:
     """The value an operand reads from ``item`` (``MISSING`` if its path leads nowhere)."""
-    t = type(op)
-    if t is Value:
+    if isinstance(op, Value):
         return op.value
-    if t is Path:
+    if isinstance(op, Path):
         return get_path(item, op.elements)
     # Size
     v = get_path(item, op.path.elements)
@@ -179,9 +178,10 @@ def _contains(cond: Contains, item: Item, kind: str) -> bool:
     return False
 
 
-_CONDITIONS = {And: _and, Or: _or, Not: _not, Compare: _comparison, Between: _between, In: _in,
-               AttributeExists: _attribute_exists, AttributeNotExists: _attribute_not_exists,
-               AttributeType: _attribute_type, BeginsWith: _begins_with, Contains: _contains}
+_CONDITIONS: dict[type, Callable[[Any, Item, str], bool]] = {
+    And: _and, Or: _or, Not: _not, Compare: _comparison, Between: _between, In: _in,
+    AttributeExists: _attribute_exists, AttributeNotExists: _attribute_not_exists,
+    AttributeType: _attribute_type, BeginsWith: _begins_with, Contains: _contains}
 
 
 def evaluate(cond: Condition, item: Item, kind: str = "ConditionExpression") -> bool:
@@ -195,18 +195,17 @@ def evaluate(cond: Condition, item: Item, kind: str = "ConditionExpression") -> 
 
 def set_value(expr: SetOperand, item: Item) -> Any:
     """The value the right-hand side of a ``SET`` gives on ``item`` (a fresh copy)."""
-    t = type(expr)
-    if t is Value:
+    if isinstance(expr, Value):
         return copy.deepcopy(expr.value)
-    if t is Path:
+    if isinstance(expr, Path):
         v = get_path(item, expr.elements)
         if v is MISSING:
             raise validation("The provided expression refers to an attribute that does not exist in the item")
         return copy.deepcopy(v)
-    if t is IfNotExists:
+    if isinstance(expr, IfNotExists):
         v = get_path(item, expr.path.elements)
         return set_value(expr.default, item) if v is MISSING else copy.deepcopy(v)
-    if t is ListAppend:
+    if isinstance(expr, ListAppend):
         a, b = set_value(expr.left, item), set_value(expr.right, item)
         for v in (a, b):
             if not isinstance(v, list):
@@ -231,11 +230,11 @@ def apply_update(actions: Iterable[UpdateAction], old: Item | None, key: Mapping
             raise validation(f"One or more parameter values were invalid: Cannot update attribute {path[0]}. "
                              "This attribute is part of the key")
         if clause == "SET":
-            changes.append((path, set_value(action.operand, base)))
+            changes.append((path, set_value(cast(SetOperand, action.operand), base)))
         elif clause == "REMOVE":
             changes.append((path, MISSING))
         else:
-            v = action.operand.value
+            v = cast(Value, action.operand).value
             current = get_path(base, path)
             t = type_of(v)
             if clause == "ADD":
@@ -279,7 +278,7 @@ def project(item: Item, paths: Iterable[DocPath]) -> Item:
         if v is MISSING:
             continue
         # Rebuild the nested shape down to the projected element (list indexes collapse in order).
-        cur = out
+        cur: Any = out
         for p, nxt in pairwise(path):
             cur = cur.setdefault(p, [] if isinstance(nxt, int) else {}) if isinstance(cur, dict) else cur
             if isinstance(cur, list):

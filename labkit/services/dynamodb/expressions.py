@@ -35,7 +35,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn, cast
 
 from .errors import validation
 from .nodes import (
@@ -125,7 +125,7 @@ def tokenize(text: str, kind: str) -> tuple[Token, ...]:
             bad = text[pos:].lstrip()[:1]
             near = text[max(0, pos - 10):pos + 10].strip()
             raise validation(f'Invalid {kind}: Syntax error; token: "{bad}", near: "{near}"')
-        k = m.lastgroup
+        k = cast(str, m.lastgroup)   # every alternative is a named group
         toks.append(Token(k, m.group(k), m.start(k)))
         pos = m.end()
     toks.append(EOF)
@@ -183,7 +183,7 @@ class _Parser:
 
     # -- operands --
     def path(self) -> Path:
-        elems = [self._name_part()]
+        elems: list[str | int] = [self._name_part()]
         while True:
             if self.is_op("."):
                 self.i += 1
@@ -291,6 +291,7 @@ class _Parser:
         if name not in CONDITION_FUNCTIONS:
             raise validation(f"Invalid {self.kind}: Invalid function name; function: {name}")
         self.i += 2
+        node: Condition
         if name == "attribute_exists":
             node = AttributeExists(self.path())
         elif name == "attribute_not_exists":
@@ -354,13 +355,16 @@ class _Parser:
                 raise validation(f"Invalid UpdateExpression: Invalid function name; function: {name}")
             self.i += 2
             if name == "if_not_exists":
-                a = self.path()
-            else:
-                a = self._set_operand()
+                p = self.path()
+                self.expect_op(",")
+                default = self._set_operand()
+                self.expect_op(")")
+                return IfNotExists(p, default)
+            a = self._set_operand()
             self.expect_op(",")
             b = self._set_operand()
             self.expect_op(")")
-            return IfNotExists(a, b) if name == "if_not_exists" else ListAppend(a, b)
+            return ListAppend(a, b)
         if t.kind == "value":
             return self.value()
         return self.path()
