@@ -10,7 +10,7 @@ def _pyproject_requirements():
     # A regex rather than tomllib, which Python 3.10 lacks.
     text = (ROOT / "pyproject.toml").read_text()
     reqs = []
-    for block in re.findall(r"^(?:dependencies|test) = \[(.*?)\]", text, flags=re.S | re.M):
+    for block in re.findall(r"^(?:dependencies|test|site) = \[(.*?)\]", text, flags=re.S | re.M):
         reqs.extend(re.findall(r'"([^"]+)"', block))
     assert reqs
     return {_name(r): _spec(r) for r in reqs}
