@@ -34,6 +34,7 @@ html_theme = "sphinx_book_theme"
 html_title = "Lambda Concurrency Lab"
 html_static_path = ["_static"]
 html_css_files = ["labkit.css"]
+html_js_files = ["labkit.js"]   # figures open at full size when clicked
 html_copy_source = True         # the theme's download button offers each notebook's .ipynb
 html_show_sourcelink = False
 html_last_updated_fmt = None

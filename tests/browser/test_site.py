@@ -8,10 +8,10 @@ offline and load nothing from a CDN).
 For every built page: no console error and no uncaught exception, no failed request, every image
 loaded (naturalWidth > 0), every internal link pointing to an existing file and, with a
 #fragment, to an existing id in it. A page made from a notebook shows at least as many figures
-as the notebook has stored image outputs, and links to the notebook in Binder. The home page's
-navigation lists every lesson. Search finds "throttle" (lesson 03 among the results). A
-screenshot of each page is saved as site-<page>.png in ``$LABKIT_SCREENSHOTS`` (default
-tests/browser/screenshots/).
+as the notebook has stored image outputs, each a link to the full-size image, and links to the
+notebook in Binder. The home page's navigation lists every lesson. Search finds "throttle"
+(lesson 03 among the results). A screenshot of each page is saved as site-<page>.png in
+``$LABKIT_SCREENSHOTS`` (default tests/browser/screenshots/).
 
 Skipped, with the reason, when Chromium or playwright is missing (as the JupyterLab test is).
 """
@@ -55,6 +55,7 @@ JS_IMAGES = """async () => {
     width: img.naturalWidth, height: img.naturalHeight,
     shown: img.getBoundingClientRect().width,
     figure: (img.getAttribute('src') || '').includes('_images/') && !!img.closest('article'),
+    linked: !!img.closest('a.labkit-figure-link'),
   }));
 }"""
 
@@ -222,6 +223,9 @@ def test_page_loads_with_its_figures_and_links(docname, site_dir, site_url, site
         hidden = [i["src"] for i in figures if i["shown"] <= 0]
         if hidden:
             problems.append(f"figures not shown (zero width): {hidden}")
+        unlinked = [i["src"] for i in figures if not i["linked"]]
+        if unlinked:
+            problems.append(f"figures that do not open at full size on a click (labkit.js): {unlinked}")
         bad_links = sorted({p for p in (_check_link(link, site_url, site_dir) for link in links) if p})
         problems += [f"broken link {b}" for b in bad_links]
         external = sorted({link["href"] for link in links if not link["href"].startswith(site_url)
