@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # (No MPLBACKEND for notebooks: ipykernel picks its inline backend only when it is unset.)
 TESTENV := LABKIT_NO_PROGRESS=1 PYTHONHASHSEED=0
 
-.PHONY: setup lab test unit notebooks browser execute bench clean
+.PHONY: setup lab test unit notebooks site browser execute bench clean
 
 setup: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python >= 3.10 is needed; found " + sys.version.split()[0])'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "Could not create $(VENV): install your Python's venv module (Debian/Ubuntu: apt install python3-venv)"; exit 1; }
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,site]'
 	@touch $(STAMP)
 
 # Extra options for JupyterLab, e.g. make lab LAB_ARGS="--no-browser --port 8899"
@@ -26,7 +26,7 @@ LAB_ARGS ?=
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/ $(LAB_ARGS) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
-test: unit notebooks browser
+test: unit notebooks site browser
 
 unit: setup
 	$(TESTENV) MPLBACKEND=Agg $(PY) -m pytest -q tests --ignore=tests/browser
@@ -38,8 +38,14 @@ notebooks: setup
 	env -u CI -u LABKIT_NO_PROGRESS LABKIT_PROGRESS=always PYTHONHASHSEED=0 \
 	  $(PY) -m pytest -q --nbval --nbval-current-env notebooks
 
+# The course site from the notebooks as stored (never executed), warnings as errors, offline:
+# build/site/index.html. `make browser` then opens every page of it in headless Chromium.
+site: setup
+	$(PY) -m labkit.site
+
 # JupyterLab from this checkout in headless Chromium: run every notebook, move each lesson's
 # first control, check its figure changed; screenshots in tests/browser/screenshots/.
+# Also every page of the course site (test_site.py; builds it first unless build/site/ is current).
 browser: setup
 	PYTHONHASHSEED=0 $(PY) -m pytest -q -rs tests/browser
 

@@ -48,6 +48,7 @@ USER_SETTINGS = {
 }
 
 SUMMARY: list[str] = []   # one line per notebook, printed at the end of the run
+SITE_SUMMARY: list[str] = []   # one line per page of the course site (test_site.py)
 
 
 def _skip_reason() -> str | None:
@@ -181,15 +182,25 @@ def lab_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def browser(lab_server):
+def playwright_session():
+    """One Playwright for the whole session: its sync API cannot run twice at once in one
+    process, and both the JupyterLab test and the course-site test (test_site.py) use it."""
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(lab_server, playwright_session):
+    b = playwright_session.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 @pytest.fixture(scope="session")
@@ -208,4 +219,8 @@ def pytest_terminal_summary(terminalreporter):
     if SUMMARY:
         terminalreporter.write_sep("-", "lessons in JupyterLab (headless Chromium)")
         for line in SUMMARY:
+            terminalreporter.write_line(line)
+    if SITE_SUMMARY:
+        terminalreporter.write_sep("-", "course site (make site) in headless Chromium")
+        for line in SITE_SUMMARY:
             terminalreporter.write_line(line)
