@@ -30,7 +30,9 @@ import inspect
 import textwrap
 from dataclasses import dataclass, field
 
+from . import workload
 from .errors import InvalidParameterValueException, SimulationError
+from .lab import Lab
 from .services.base import show
 
 NOT_ATTEMPTED, WRONG, CORRECT = "not_attempted", "wrong", "correct"
@@ -362,8 +364,6 @@ def _default_event(i):
 def run_scenario(handler, scenario, *, setup=None, event=_default_event, function_options=None):
     """Run ``handler`` (a function, or its module's source text) under ``scenario`` in a fresh Lab.
     ``setup(lab)`` creates the tables/services first; ``event(i)`` makes call ``i``'s event."""
-    from . import workload
-    from .lab import Lab
     lab = Lab(seed=scenario.seed)
     if setup is not None:
         setup(lab)

@@ -23,7 +23,10 @@ import os
 import time
 from typing import Any
 
+import ipywidgets
 import simpy
+from IPython import get_ipython
+from IPython.display import display
 from simpy.core import EmptySchedule, StopSimulation
 
 SHOW_AFTER_S = 2.0
@@ -42,10 +45,6 @@ def mode() -> str:
 
 
 def _in_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
     ip = get_ipython()
     return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
 
@@ -99,12 +98,7 @@ def _percent(now: float, t0: float, horizon_s: float) -> int:
 
 
 def _make_bar() -> Any:
-    try:
-        import ipywidgets as w
-        from IPython.display import display
-    except ImportError:
-        return None
-    bar = w.IntProgress(min=0, max=100, description="simulating")
+    bar = ipywidgets.IntProgress(min=0, max=100, description="simulating")
     # The view alone: no text/plain fallback to be saved in the notebook (see the docstring).
     bundle = bar._repr_mimebundle_()
     view = {k: v for k, v in bundle.items() if k == "application/vnd.jupyter.widget-view+json"}

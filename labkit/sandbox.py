@@ -24,6 +24,7 @@ import hashlib
 import inspect
 import linecache
 import os
+import os.path as real_path
 import random as _random
 import sys
 import time as _real_time
@@ -155,7 +156,6 @@ _TMP_OS_FUNCS = ("remove", "unlink", "listdir", "makedirs", "mkdir", "rmdir", "r
 
 def _tmp_os_modules(ns):
     """``os`` and ``os.path`` for one environment: paths under /tmp go to its own /tmp."""
-    import os.path as real_path
     path = types.ModuleType("os.path", "os.path with /tmp mapped to the execution environment's own /tmp")
     path.__dict__.update({k: v for k, v in vars(real_path).items() if not k.startswith("__")})
     for name in _TMP_PATH_FUNCS:

@@ -24,6 +24,8 @@ import pandas as pd
 
 from . import billing, facts, workload
 from .errors import InvalidParameterValueException
+from .lab import Lab
+from .plots import sweep as plot_sweep
 
 STRATEGIES = ("cost", "speed", "balanced")
 
@@ -74,7 +76,6 @@ class SweepResult:
 
     def plot(self, ax=None):
         """Cost per invocation against duration, one labelled point per configuration."""
-        from .plots import sweep as plot_sweep
         return plot_sweep(self, ax=ax)
 
 
@@ -85,7 +86,6 @@ def power_tune(handler=None, *, source=None, memory_sizes=(128, 256, 512, 1024, 
 
     ``parallel=False`` calls one after another (one cold start, then warm calls);
     ``parallel=True`` sends all calls at once (every call a cold start)."""
-    from .lab import Lab
     if isinstance(invocations, bool) or not isinstance(invocations, int) or invocations < 1:
         raise InvalidParameterValueException("num", invocations, "an integer >= 1")
     if not isinstance(discard_top_bottom, (int, float)) or not 0 <= discard_top_bottom <= 0.4:

@@ -142,7 +142,7 @@ def test_a_run_ends_at_the_instant_its_last_event_settles(monkeypatch):
 
 def test_the_bar_leaves_no_text_in_a_saved_notebook(monkeypatch):
     shown = []
-    monkeypatch.setattr("IPython.display.display", lambda obj, raw=False: shown.append((obj, raw)))
+    monkeypatch.setattr(progress, "display", lambda obj, raw=False: shown.append((obj, raw)))
     bar = progress._make_bar()
     assert bar is not None
     bar.close()

@@ -33,6 +33,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import pandas as pd
+
 from .. import billing
 from ..records import INVOCATION_COLUMNS
 from ..workload import payload_fn
@@ -78,11 +80,9 @@ class DriverResult:
     wall_s: float = 0.0
 
     def invocations_frame(self):
-        import pandas as pd
         return pd.DataFrame.from_records(self.invocations, columns=list(INVOCATION_COLUMNS))
 
     def environments_frame(self):
-        import pandas as pd
         return pd.DataFrame.from_records(self.environments, columns=list(ENVIRONMENT_COLUMNS))
 
 

@@ -35,6 +35,9 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 
+import boto3
+from botocore.config import Config
+
 from .. import facts
 from . import cost
 
@@ -74,7 +77,6 @@ class AwsSession:
     """boto3 clients for one Region, with credentials from boto3's default chain only."""
 
     def __init__(self, region=None, endpoint_url=None):
-        import boto3
         self._session = boto3.session.Session(region_name=region)
         self.region = self._session.region_name
         if not self.region:
@@ -91,7 +93,6 @@ class AwsSession:
 
     def client(self, service, **config):
         """A (cached, thread-safe) boto3 client; ``config`` goes to ``botocore.config.Config``."""
-        from botocore.config import Config
         key = (service, json.dumps(config, sort_keys=True, default=str))
         with self._lock:
             if key not in self._clients:
