@@ -2,22 +2,14 @@
 
 from dataclasses import dataclass
 
-from . import facts
+from . import facts, validation
 from .errors import InvalidParameterValueException
 
 ARCHITECTURES = ("x86_64", "arm64")
 
 
 def _int_in_range(parameter, value, lo, hi, unit=""):
-    allowed = f"an integer from {lo:,} to {hi:,}{unit}"
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise InvalidParameterValueException(parameter, value, allowed)
-    if not lo <= value <= hi:
-        raise InvalidParameterValueException(parameter, value, allowed)
-    return value
+    return validation.integer(parameter, value, lo, hi, unit=unit, whole_floats=True)
 
 
 @dataclass(frozen=True)
@@ -59,8 +51,8 @@ class FunctionConfig:
                 f"at most the function's reserved concurrency ({self.reserved_concurrency})")
         if self.architecture not in ARCHITECTURES:
             raise InvalidParameterValueException("Architectures", self.architecture, f"one of {ARCHITECTURES}")
-        if not isinstance(self.runtime_init_ms, (int, float)) or self.runtime_init_ms < 0:
-            raise InvalidParameterValueException("runtime_init_ms", self.runtime_init_ms, "a number >= 0 (labkit option)")
+        validation.number("runtime_init_ms", self.runtime_init_ms, 0, facts.INIT_LIMIT_S * 1000,
+                          allowed=f"a number of ms from 0 to {facts.INIT_LIMIT_S * 1000:,.0f} (labkit option)")
 
     @property
     def vcpus(self):

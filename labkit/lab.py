@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import bridge
+from . import bridge, validation
 from .backends.base import Traffic
 from .backends.simulator import SimulatorBackend
 from .config import FunctionConfig
@@ -142,9 +142,7 @@ class Lab:
 
     def advance(self, seconds) -> None:
         """Let ``seconds`` of simulated time pass with no new traffic (idle environments may be reclaimed)."""
-        if not isinstance(seconds, (int, float)) or seconds < 0:
-            raise InvalidParameterValueException("seconds", seconds, "a number >= 0")
-        self.backend.advance(seconds)
+        self.backend.advance(validation.seconds("seconds", seconds))
 
     @property
     def now(self) -> float:
@@ -199,8 +197,8 @@ class Lab:
                 raise InvalidParameterValueException("partition_key", None, "a function of the payload (Kinesis)")
         elif not isinstance(source, SqsQueue):
             raise InvalidParameterValueException("source", source, "a lab.kinesis_stream(...) or lab.sqs_queue(...)")
-        if until_s is not None and (not isinstance(until_s, (int, float)) or until_s < 0):
-            raise InvalidParameterValueException("until_s", until_s, "a number of seconds >= 0")
+        if until_s is not None:
+            validation.seconds("until_s", until_s)
         return Run(self.backend.send(source, workload, partition_key=partition_key, group_id=group_id,
                                      until_s=until_s))
 

@@ -12,8 +12,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from . import facts
-from .errors import InvalidParameterValueException
+from . import facts, validation
 
 
 @dataclass(frozen=True)
@@ -31,12 +30,9 @@ class SdkRetry:
     cap_s: float = facts.SDK_STANDARD_CAP_S
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise InvalidParameterValueException("max_attempts", self.max_attempts, "an integer >= 1")
-        for name in ("base_s", "cap_s"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or v < 0:
-                raise InvalidParameterValueException(name, v, "a number >= 0")
+        validation.integer("max_attempts", self.max_attempts, 1, 100)
+        validation.number("base_s", self.base_s, 0, 3600)
+        validation.number("cap_s", self.cap_s, 0, allow_inf=True)
 
     @classmethod
     def legacy(cls) -> SdkRetry:

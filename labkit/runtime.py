@@ -36,6 +36,7 @@ import itertools
 import json
 import math
 import random
+import re
 import shutil
 import tempfile
 from collections import deque
@@ -46,7 +47,7 @@ from typing import Any
 import simpy
 from greenlet import greenlet
 
-from . import arns, billing, bridge, concurrency, facts, scaling
+from . import arns, billing, bridge, concurrency, facts, scaling, validation
 from .config import FunctionConfig
 from .errors import InvalidParameterValueException, SimulationError
 from .records import (COLD, CREATED, ERROR, IDLE, INIT_DONE, INIT_FAILED, INVOKE_START, PROVISIONED, RECLAIMED,
@@ -55,6 +56,7 @@ from .records import (COLD, CREATED, ERROR, IDLE, INIT_DONE, INIT_FAILED, INVOKE
 from .sandbox import EnvironmentNamespace, HandlerCode, InitError, format_stack
 
 NAN = float("nan")
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
 _PLAIN_JSON = (type(None), str, int, bool)   # responses that always marshal
 _new = tuple.__new__                          # builds a record without NamedTuple's Python-level __new__
 
@@ -197,17 +199,14 @@ class Account:
                  scaling_model="per-function", region="us-east-1", idle_reclaim_s=facts.IDLE_RECLAIM_S,
                  billing_model=facts.DEFAULT_BILLING_MODEL, start="2026-01-01T00:00:00Z",
                  scaling_throttle_reason=facts.THROTTLE_REASON_SCALING):
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise InvalidParameterValueException("seed", seed, "an integer")
-        if isinstance(concurrency_limit, bool) or not isinstance(concurrency_limit, int) \
-                or concurrency_limit < facts.MIN_UNRESERVED_CONCURRENCY:
-            raise InvalidParameterValueException(
-                "ConcurrentExecutions", concurrency_limit,
-                f"an integer of at least {facts.MIN_UNRESERVED_CONCURRENCY} (the account keeps that many unreserved)")
-        if scaling_model not in scaling.SCALING_MODELS:
-            raise InvalidParameterValueException("scaling_model", scaling_model, f"one of {scaling.SCALING_MODELS}")
-        if not isinstance(idle_reclaim_s, (int, float)) or idle_reclaim_s <= 0:
-            raise InvalidParameterValueException("idle_reclaim_s", idle_reclaim_s, "a number of seconds > 0")
+        validation.integer("seed", seed, allowed="an integer")
+        validation.integer(
+            "ConcurrentExecutions", concurrency_limit, facts.MIN_UNRESERVED_CONCURRENCY,
+            allowed=f"an integer of at least {facts.MIN_UNRESERVED_CONCURRENCY} (the account keeps that many unreserved)")
+        validation.choice("scaling_model", scaling_model, scaling.SCALING_MODELS)
+        if not isinstance(region, str) or not _REGION.fullmatch(region):
+            raise InvalidParameterValueException("region", region, "an AWS Region name such as us-east-1 or eu-west-1")
+        validation.seconds("idle_reclaim_s", idle_reclaim_s, lo_open=True)
         billing._check_model(billing_model)
         self.seed = seed
         self.env = simpy.Environment()

@@ -17,24 +17,35 @@ import inspect
 import math
 from dataclasses import dataclass, field
 
+from . import validation
 from .errors import InvalidParameterValueException
+
+# Each closed-loop client is a simulated process: more than this is a typo, not a test.
+MAX_CLIENTS = 100_000
 
 
 def _check_number(name, value, lo=0.0, lo_inclusive=True):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value >= lo if lo_inclusive else value > lo)
-    if not ok:
-        raise InvalidParameterValueException(name, value, f"a number {'>=' if lo_inclusive else '>'} {lo}")
-    return value
+    if name in ("seconds", "at_s", "spread_s", "every_s", "think_s", "timestamps[]"):   # a time: at most a year
+        return validation.seconds(name, value, lo=lo, lo_open=not lo_inclusive)
+    return validation.number(name, value, lo, lo_open=not lo_inclusive)
 
 
 def _check_count(name, value, lo=0):
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise InvalidParameterValueException(name, value, f"an integer >= {lo}")
-    return value
+    hi = validation.MAX_EVENTS_PER_WORKLOAD
+    return validation.integer(name, value, lo, hi, allowed=f"an integer from {lo} to {hi:,} (labkit's limit per workload)")
+
+
+def _check_expected(events):
+    """Refuse a workload whose arrivals would exceed labkit's limit (a typo, not an experiment)."""
+    if events > validation.MAX_EVENTS_PER_WORKLOAD:
+        raise InvalidParameterValueException(
+            "rate_per_s * seconds", f"{events:,.0f} events",
+            f"at most {validation.MAX_EVENTS_PER_WORKLOAD:,} events per workload (labkit's limit)")
 
 
 def payload_fn(payload):
+    """``payload`` as a function ``(i, rng) -> event``: None gives ``{"n": i}``, a function of ``i``
+    (or of ``i`` and ``rng``) is called, any other value is deep-copied for each event."""
     if payload is None:
         return lambda i, rng: {"n": i}
     if callable(payload):
@@ -149,7 +160,7 @@ class _Combined(Workload):
         merged = []
         for k, part in enumerate(self.parts):
             merged.extend((t, k, i, ev) for i, (t, ev) in enumerate(part.events(rng)))
-        merged.sort(key=lambda x: (x[0], x[1], x[2]))
+        merged.sort(key=lambda x: x[:3])   # time, then part, then order within the part
         return [(t, ev) for t, _, _, ev in merged]
 
     @property
@@ -179,6 +190,7 @@ def constant(rate_per_s, seconds, payload=None):
     """Evenly spaced arrivals: one every ``1 / rate_per_s`` seconds, starting at 0."""
     _check_number("rate_per_s", rate_per_s, 0, lo_inclusive=False)
     _check_number("seconds", seconds)
+    _check_expected(rate_per_s * seconds)
     n = int(math.floor(seconds * rate_per_s - 1e-9)) + 1 if seconds > 0 else 0
     return _Times(payload=payload, times=tuple(i / rate_per_s for i in range(n)))
 
@@ -187,6 +199,7 @@ def poisson(rate_per_s, seconds, payload=None):
     """Poisson arrivals (exponential gaps) at ``rate_per_s`` for ``seconds``."""
     _check_number("rate_per_s", rate_per_s, 0, lo_inclusive=False)
     _check_number("seconds", seconds)
+    _check_expected(rate_per_s * seconds)
     return _Poisson(payload=payload, rate_per_s=rate_per_s, seconds=seconds)
 
 
@@ -210,6 +223,7 @@ def bursts(size, every_s, count, spread_s=0.0, payload=None):
     _check_number("every_s", every_s, 0, lo_inclusive=False)
     _check_count("count", count)
     _check_number("spread_s", spread_s)
+    _check_expected(size * count)
     step = spread_s / size if size else 0.0
     # Sorted: bursts spread over more than ``every_s`` overlap, and arrivals must come in time order.
     return _Times(payload=payload, times=tuple(sorted(b * every_s + i * step for b in range(count) for i in range(size))))
@@ -220,6 +234,7 @@ def ramp(start_rate, end_rate, seconds, random_arrivals=True, payload=None):
     _check_number("start_rate", start_rate)
     _check_number("end_rate", end_rate)
     _check_number("seconds", seconds, 0, lo_inclusive=False)
+    _check_expected((start_rate + end_rate) / 2 * seconds)
     return _Ramp(payload=payload, start_rate=start_rate, end_rate=end_rate, seconds=seconds,
                  random_arrivals=random_arrivals)
 
@@ -227,6 +242,7 @@ def ramp(start_rate, end_rate, seconds, random_arrivals=True, payload=None):
 def replay(timestamps, payloads=None):
     """Arrivals at the given offsets in seconds (sorted for you); optional payload per arrival."""
     ts = list(timestamps)
+    _check_expected(len(ts))
     for t in ts:
         _check_number("timestamps[]", t)
     if payloads is not None:
@@ -254,7 +270,8 @@ def closed_loop(clients, requests_per_client=None, seconds=None, think_s=0.0, pa
     Stop after ``requests_per_client`` calls each, or when ``seconds`` have passed
     (a call is not started after that), whichever comes first.
     """
-    _check_count("clients", clients, 1)
+    validation.integer("clients", clients, 1, MAX_CLIENTS,
+                       allowed=f"an integer from 1 to {MAX_CLIENTS:,} (labkit's limit)")
     if requests_per_client is None and seconds is None:
         raise InvalidParameterValueException("requests_per_client/seconds", None, "at least one of them")
     if requests_per_client is not None:
@@ -262,6 +279,8 @@ def closed_loop(clients, requests_per_client=None, seconds=None, think_s=0.0, pa
     if seconds is not None:
         _check_number("seconds", seconds)
     _check_number("think_s", think_s)
+    if requests_per_client is not None:
+        _check_expected(clients * requests_per_client)
     return ClosedLoop(payload=payload, clients=clients, requests_per_client=requests_per_client,
                       seconds=seconds, think_s=think_s)
 
