@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # (No MPLBACKEND for notebooks: ipykernel picks its inline backend only when it is unset.)
 TESTENV := LABKIT_NO_PROGRESS=1 PYTHONHASHSEED=0
 
-.PHONY: setup lab test unit notebooks site browser execute bench clean
+.PHONY: setup lab test lint unit notebooks site browser execute bench clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,11 @@ lab: setup
 	$(VENV)/bin/jupyter lab notebooks/ $(LAB_ARGS) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 test: unit notebooks site browser
+
+# ruff (pyflakes, bugbear, pycodestyle, pyupgrade) on the package, tests and bench; mypy on labkit.
+lint: setup
+	$(VENV)/bin/ruff check labkit tests bench
+	$(VENV)/bin/mypy
 
 unit: setup
 	$(TESTENV) MPLBACKEND=Agg $(PY) -m pytest -q tests --ignore=tests/browser
