@@ -25,8 +25,7 @@ import random
 import uuid
 
 from ..errors import InvalidParameterValueException
-from . import db_client, fake_boto3, fake_urllib
-from . import pool as db_pool
+from . import db_client, fake_boto3, fake_dbutils, fake_urllib
 from .base import CallRecord, records_frame, show
 from .dynamodb import DEFAULT_LATENCY_S as DYNAMODB_LATENCY_S
 from .dynamodb import DynamoDBBackend, DynamoDBError, TableState
@@ -55,7 +54,7 @@ class Services:
         """The module overrides for ``Account.module_overrides``."""
         return {"boto3": self.boto3, "boto3.session": self.boto3.session,
                 "urllib": self.urllib, "urllib.request": self.urllib_request,
-                **db_client.module_map(self.pymysql), **db_pool.DBUTILS_MODULES}
+                **db_client.module_map(self.pymysql), **fake_dbutils.DBUTILS_MODULES}
 
     def install(self, overrides):
         overrides.update(self.modules())
