@@ -1,5 +1,6 @@
 """Simulated services: DynamoDB-style tables (boto3 shapes) and the HTTP reference-data service."""
 
+import urllib.error
 from decimal import Decimal
 
 import pytest
@@ -501,7 +502,6 @@ def test_reference_data_versions_change_over_time():
 
 
 def test_reference_service_errors_and_no_network():
-    import urllib.error
     lab = lk.Lab(seed=1)
     rates = lab.reference_service("rates", data={"EUR": "1.08"})
     with pytest.raises(urllib.error.HTTPError) as e:

@@ -15,6 +15,8 @@ import json
 import random
 from decimal import Decimal
 
+import pandas as pd
+
 from .. import bridge
 from ..errors import InvalidParameterValueException, SimulationError
 
@@ -106,7 +108,6 @@ RECORD_COLUMNS = ("start_s", "time_s", "request_id", "service", "resource", "ope
 
 
 def records_frame(records):
-    import pandas as pd
     return pd.DataFrame([r.as_dict() for r in records], columns=list(RECORD_COLUMNS))
 
 

@@ -46,12 +46,17 @@ connections over time), ``metrics(period_s)`` (a CloudWatch-like time series:
 open connections, refusals, queries per second, latency p50/p99, CPU).
 """
 
+import bisect
 import itertools
 import math
 import re
 import sqlite3
 from collections import namedtuple
+from datetime import datetime, timezone
 from decimal import Decimal
+
+import numpy as np
+import pandas as pd
 
 from .. import bridge, facts
 from ..concurrency import CpuScheduler
@@ -249,7 +254,6 @@ class DatabaseServer:
         return self.env.now if self.env is not None else 0.0
 
     def _now_text(self):
-        from datetime import datetime, timezone
         epoch = self.account.epoch if self.account is not None else 0.0
         return datetime.fromtimestamp(epoch + self._now(), timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -471,7 +475,6 @@ class DatabaseServer:
     @property
     def connections(self):
         """One row per connection ever opened (``CONNECTION_COLUMNS``); ``closed_s`` NaN while open."""
-        import pandas as pd
         self._catch_up()
         df = pd.DataFrame([c.as_dict() for c in self.conns], columns=list(CONNECTION_COLUMNS))
         df["closed_s"] = df["closed_s"].astype(float)   # None while open -> NaN, as documented
@@ -481,17 +484,14 @@ class DatabaseServer:
     def queries(self):
         """One row per statement (``QUERY_COLUMNS``); ``outcome`` ``"ok"``, ``"error <errno>"``
         or ``"abandoned"`` (the caller was stopped while the server worked on it)."""
-        import pandas as pd
         return pd.DataFrame(self.query_records, columns=list(QUERY_COLUMNS))
 
     @property
     def refused(self):
-        import pandas as pd
         return pd.DataFrame(self.refusals, columns=["time_s", "owner", "holder", "function", "request_id"])
 
     def connection_steps(self):
         """Open connections over time: (time_s, open) after each change, as a DataFrame."""
-        import pandas as pd
         self._catch_up()
         times, values = _steps(self.conns)
         return pd.DataFrame({"time_s": times, "open_connections": values})
@@ -501,8 +501,6 @@ class DatabaseServer:
         period, like CloudWatch's DatabaseConnections Maximum), connections opened, closed and
         refused, statements completed and per second, their latency p50/p99 (ms) and CPU
         utilisation (0-1)."""
-        import numpy as np
-        import pandas as pd
         _number("period_s", period_s, 1e-9)
         self._catch_up()
         t1 = self._now() if t1 is None else t1
@@ -551,7 +549,6 @@ class DatabaseServer:
 def _pct(values, q):
     if not values:
         return None
-    import numpy as np
     return round(float(np.percentile(values, q)), 3)
 
 
@@ -572,7 +569,6 @@ def _steps(conns):
 
 def _max_in(times, values, a, b):
     """Maximum of a step function on [a, b]: its value at a, and every step inside."""
-    import bisect
     i = bisect.bisect_right(times, a) - 1
     peak = values[i] if i >= 0 else 0
     j = i + 1

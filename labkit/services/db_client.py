@@ -44,13 +44,13 @@ installed, ``import pymysql`` in the kernel gives a module like this one,
 wired to the most recently created simulated database for each host.
 """
 
+import importlib.util
 import sys
 import types
 import weakref
 
 from .. import bridge, facts
 from . import database as _db
-
 
 # -- pymysql.err --------------------------------------------------------------------------------
 
@@ -385,7 +385,6 @@ def install_kernel_modules():
     cells run there too). Does nothing when pymysql is importable."""
     if "pymysql" in sys.modules:
         return
-    import importlib.util
     if importlib.util.find_spec("pymysql") is not None:
         return
     sys.modules.update(module_map(make_module(_kernel_resolve)))

@@ -21,6 +21,9 @@ import json
 import random
 from types import SimpleNamespace
 
+import botocore.session
+from botocore.errorfactory import ClientExceptionsFactory
+
 from .. import arns, bridge
 from ..records import SUCCESS, THROTTLED
 
@@ -30,8 +33,6 @@ _cache = {}
 def client_exceptions():
     """botocore's modelled Lambda exception classes (shipped with botocore; no network)."""
     if "exceptions" not in _cache:
-        import botocore.session
-        from botocore.errorfactory import ClientExceptionsFactory
         model = botocore.session.get_session().get_service_model("lambda")
         _cache["exceptions"] = ClientExceptionsFactory().create_client_exceptions(model)
     return _cache["exceptions"]

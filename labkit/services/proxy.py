@@ -39,9 +39,21 @@ import math
 import re
 from collections import deque
 
+import numpy as np
+import pandas as pd
+
 from .. import bridge, facts
 from ..errors import InvalidParameterValueException
-from .database import DatabaseError, _pct, _steps, _max_in, caller, hold_for_caller, too_many_connections
+from .database import (
+    DatabaseError,
+    DatabaseServer,
+    _max_in,
+    _pct,
+    _steps,
+    caller,
+    hold_for_caller,
+    too_many_connections,
+)
 
 _PIN = re.compile(r"\s*(SET\s+(?!(?:SESSION\s+|@@session\.)?autocommit\b)|LOCK\s+TABLES?\b|"
                   r"CREATE\s+TEMPORARY\s+TABLE\b|PREPARE\b)", re.IGNORECASE)
@@ -99,7 +111,6 @@ class DatabaseProxy:
                  connection_borrow_timeout_s=facts.RDS_PROXY_DEFAULT_BORROW_TIMEOUT_S,
                  max_client_connections=facts.RDS_PROXY_MAX_CLIENT_CONNECTIONS,
                  handshake_s=facts.RDS_PROXY_HANDSHAKE_S, overhead_s=facts.RDS_PROXY_OVERHEAD_S, region="us-east-1"):
-        from .database import DatabaseServer
         if not isinstance(database, DatabaseServer):
             raise InvalidParameterValueException("TargetGroup", database, "a simulated database (lab.database(...))")
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,62}", name):
@@ -286,7 +297,6 @@ class DatabaseProxy:
 
     @property
     def client_connections(self):
-        import pandas as pd
         self.database._catch_up()
         return pd.DataFrame([c.as_dict() for c in self.clients], columns=list(CLIENT_COLUMNS))
 
@@ -294,14 +304,11 @@ class DatabaseProxy:
     def borrows(self):
         """One row per borrow (``BORROW_COLUMNS``): when it started, how long it waited (ms),
         ``"ok"`` or ``"timeout"``."""
-        import pandas as pd
         return pd.DataFrame(self.borrow_records, columns=list(BORROW_COLUMNS))
 
     def metrics(self, period_s=1.0, t0=0.0, t1=None):
         """Per period: client and database connections (maximum), borrows started, borrow
         timeouts, and the p99 borrow wait (ms) of the borrows that succeeded."""
-        import numpy as np
-        import pandas as pd
         self.database._catch_up()
         t1 = self._now() if t1 is None else t1
         n = max(1, int(math.ceil((t1 - t0) / period_s - 1e-9)))

@@ -29,12 +29,11 @@ from urllib.parse import urlsplit
 from ..errors import InvalidParameterValueException, SimulationError
 from ..scaling import TokenBucket
 from .base import CallRecord, Clock, Latency, records_frame
+from .http_response import REASONS, respond
 
 # labkit defaults, not AWS figures: a small internal HTTP API in the same Region.
 DEFAULT_LATENCY_S = 0.030
 DEFAULT_JITTER_S = 0.0
-
-REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 429: "Too Many Requests"}
 
 
 class ReferenceService:
@@ -141,7 +140,6 @@ class ReferenceService:
     def get(self, path="/"):
         """GET ``path`` and return the decoded JSON (notebook helper). Non-200 answers raise
         ``urllib.error.HTTPError`` as ``urlopen`` would."""
-        from .fake_urllib import respond
         with respond(self, f"{self.url}/{path.lstrip('/')}", "GET") as r:
             return json.loads(r.read())
 
