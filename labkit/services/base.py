@@ -19,6 +19,7 @@ import pandas as pd
 
 from .. import bridge
 from ..errors import InvalidParameterValueException, SimulationError
+from ..records import SERVICE_CALL_COLUMNS, ServiceCall
 
 
 def check_latency(latency_s, jitter_s):
@@ -94,21 +95,23 @@ class CallRecord:
     def describe(self):
         return self._fmt(self)
 
+    def as_row(self):
+        """The call as a row of ``calls`` (a ``labkit.records.ServiceCall``)."""
+        return ServiceCall(self.start_s, self.time_s, self.request_id, self.service, self.resource, self.operation,
+                           self.target, self.outcome, self.describe())
+
     def as_dict(self):
-        return {"start_s": self.start_s, "time_s": self.time_s, "request_id": self.request_id,
-                "service": self.service, "resource": self.resource, "operation": self.operation,
-                "target": self.target, "outcome": self.outcome, "summary": self.describe()}
+        return self.as_row()._asdict()
 
     def __repr__(self):
         return f"<CallRecord {self.time_s:.3f}s {self.describe()}>"
 
 
-RECORD_COLUMNS = ("start_s", "time_s", "request_id", "service", "resource", "operation", "target",
-                  "outcome", "summary")
+RECORD_COLUMNS = SERVICE_CALL_COLUMNS     # the columns of every service's ``calls``
 
 
 def records_frame(records):
-    return pd.DataFrame([r.as_dict() for r in records], columns=list(RECORD_COLUMNS))
+    return pd.DataFrame([r.as_row() for r in records], columns=list(RECORD_COLUMNS))
 
 
 def _plain(v):

@@ -46,7 +46,6 @@ connections over time), ``metrics(period_s)`` (a CloudWatch-like time series:
 open connections, refusals, queries per second, latency p50/p99, CPU).
 """
 
-import bisect
 import itertools
 import math
 import re
@@ -54,6 +53,7 @@ import sqlite3
 from collections import namedtuple
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -61,15 +61,41 @@ import pandas as pd
 from .. import bridge, facts
 from ..concurrency import CpuScheduler
 from ..errors import InvalidParameterValueException, SimulationError
+from ..records import (
+    ABANDONED,
+    DB_CONNECTION_COLUMNS,
+    DB_METRIC_COLUMNS,
+    DB_QUERY_COLUMNS,
+    DB_REFUSAL_COLUMNS,
+    ERROR,
+    OK,
+    ConnectionRecord,
+    DatabaseMetrics,
+    QueryRecord,
+    RefusedConnection,
+)
+from .timeseries import max_in, open_steps, percentile
 
 Result = namedtuple("Result", "description rows rowcount lastrowid")
 
-CONNECTION_COLUMNS = ("connection_id", "owner", "holder", "function", "opened_in", "request_id", "opened_s",
-                      "closed_s", "close_reason", "queries")
-QUERY_COLUMNS = ("connection_id", "owner", "request_id", "statement", "start_s", "end_s", "latency_ms", "cpu_ms",
-                 "outcome")
-METRIC_COLUMNS = ("time_s", "open_connections", "connections_opened", "connections_closed", "refused",
-                  "queries", "queries_per_s", "latency_p50_ms", "latency_p99_ms", "cpu_utilization")
+
+class ColumnDescription(NamedTuple):
+    """One column of a result, as DB-API's ``cursor.description`` describes it (7 items)."""
+
+    name: str
+    type_code: int | None = None
+    display_size: int | None = None
+    internal_size: int | None = None
+    precision: int | None = None
+    scale: int | None = None
+    null_ok: bool = True
+
+
+# The DataFrame columns (the fields of the record types in labkit.records).
+CONNECTION_COLUMNS = DB_CONNECTION_COLUMNS
+QUERY_COLUMNS = DB_QUERY_COLUMNS
+REFUSAL_COLUMNS = DB_REFUSAL_COLUMNS
+METRIC_COLUMNS = DB_METRIC_COLUMNS
 
 # Close reasons that MySQL counts as Aborted_clients (the client went without COM_QUIT).
 ABORTED = ("dropped", "reset", "reclaimed", "aborted")
@@ -112,6 +138,13 @@ def hold_for_caller(act, resource):
     return ee
 
 
+class CpuStep(NamedTuple):
+    """From ``time_s`` on, ``jobs`` statements and authentications are in service on the CPU."""
+
+    time_s: float
+    jobs: int
+
+
 # ---------------------------------------------------------------------------------------------
 # Connections
 # ---------------------------------------------------------------------------------------------
@@ -152,10 +185,13 @@ class ServerConnection:
     def set_autocommit(self, value):
         self.autocommit = bool(value)
 
+    def as_record(self):
+        """The connection as it stands now, as a row of ``DatabaseServer.connections``."""
+        return ConnectionRecord(self.id, self.owner, self.holder, self.function, self.opened_in, self.request_id,
+                                self.opened_s, self.closed_s, self.close_reason, self.queries)
+
     def as_dict(self):
-        return {"connection_id": self.id, "owner": self.owner, "holder": self.holder, "function": self.function,
-                "opened_in": self.opened_in, "request_id": self.request_id, "opened_s": self.opened_s,
-                "closed_s": self.closed_s, "close_reason": self.close_reason, "queries": self.queries}
+        return self.as_record()._asdict()
 
     def __repr__(self):
         state = "open" if self.open else f"closed ({self.close_reason})"
@@ -239,11 +275,11 @@ class DatabaseServer:
         self.conns = []                 # every ServerConnection, in opening order
         self.open = {}                  # connection id -> ServerConnection, open now
         self.peak_open = 0
-        self.refusals = []              # (time_s, owner, holder, function, request_id)
+        self.refusals = []              # RefusedConnection records
         self.auth_failures = 0
-        self.query_records = []         # tuples in QUERY_COLUMNS order
+        self.query_records = []         # QueryRecord records, one per statement
         self._cpu_jobs = 0              # statements/authentications in service now
-        self._cpu_steps = [(self._now(), 0)]   # (time_s, jobs in service) at each change
+        self._cpu_steps = [CpuStep(self._now(), 0)]   # jobs in service from each change on
 
     def __repr__(self):
         return (f"<simulated database {self.name}: {len(self.open)}/{self.max_connections} connections, "
@@ -279,10 +315,10 @@ class DatabaseServer:
     def _cpu_change(self, delta):
         self._cpu_jobs += delta
         now = self._now()
-        if self._cpu_steps[-1][0] == now:
-            self._cpu_steps[-1] = (now, self._cpu_jobs)
+        if self._cpu_steps[-1].time_s == now:
+            self._cpu_steps[-1] = CpuStep(now, self._cpu_jobs)
         else:
-            self._cpu_steps.append((now, self._cpu_jobs))
+            self._cpu_steps.append(CpuStep(now, self._cpu_jobs))
 
     # -- connections ------------------------------------------------------------------------------
     def connect(self, user=None, password=None, database=None, *, owner=None, holder=None):
@@ -307,7 +343,7 @@ class DatabaseServer:
             function, opened_in = None, None
         rid = getattr(act, "request_id", None)
         if len(self.open) >= self.max_connections:
-            self.refusals.append((now, owner, holder, function, rid))
+            self.refusals.append(RefusedConnection(now, owner, holder, function, rid))
             raise too_many_connections()
         conn = ServerConnection(next(self._ids), self, owner, holder, ee, function, opened_in, rid, now, user)
         self.conns.append(conn)
@@ -351,7 +387,7 @@ class DatabaseServer:
         self._check_lab(act)
         start = self._now()
         cpu_s = 0.0 if statement_verb(sql) in _CONTROL else float(self._query_cpu(sql, args))
-        outcome = "error"
+        outcome = ERROR
         try:
             if act is not None:
                 if self.network_rtt_s > 0:
@@ -363,19 +399,20 @@ class DatabaseServer:
             if conn.closed_s is not None:
                 raise DatabaseError(facts.MYSQL_CR_SERVER_LOST, "Lost connection to MySQL server during query")
             result = self._apply(conn, sql, args)
-            outcome = "ok"
+            outcome = OK
             return result
         except bridge.Killed:
-            outcome = "abandoned"      # the caller was stopped; the server's work was done anyway
+            outcome = ABANDONED        # the caller was stopped; the server's work was done anyway
             raise
         except DatabaseError as e:
-            outcome = f"error {e.errno}"
+            outcome = f"{ERROR} {e.errno}"
             raise
         finally:
             conn.queries += 1
             end = self._now()
-            self.query_records.append((conn.id, conn.owner, getattr(act, "request_id", None), statement_verb(sql),
-                                       start, end, (end - start) * 1000, cpu_s * 1000, outcome))
+            self.query_records.append(QueryRecord(conn.id, conn.owner, getattr(act, "request_id", None),
+                                                  statement_verb(sql), start, end, (end - start) * 1000,
+                                                  cpu_s * 1000, outcome))
 
     def _apply(self, conn, sql, args):
         verb = statement_verb(sql)
@@ -418,7 +455,7 @@ class DatabaseServer:
         description = None
         rows = []
         if cur.description is not None:
-            description = tuple((d[0], None, None, None, None, None, True) for d in cur.description)
+            description = tuple(ColumnDescription(name) for name, *_ in cur.description)
             rows = cur.fetchall()
         rowcount = len(rows) if description is not None else cur.rowcount
         return Result(description, rows, rowcount, cur.lastrowid if verb in ("INSERT", "REPLACE") else None)
@@ -434,7 +471,7 @@ class DatabaseServer:
             rx = re.compile("^" + re.escape(pattern).replace("%", ".*").replace("_", ".") + "$", re.IGNORECASE)
             values = {k: v for k, v in values.items() if rx.match(k)}
         rows = [(k, str(v)) for k, v in values.items()]
-        desc = (("Variable_name",) + (None,) * 5 + (False,), ("Value",) + (None,) * 5 + (True,))
+        desc = (ColumnDescription("Variable_name", null_ok=False), ColumnDescription("Value"))
         return Result(desc, rows, len(rows), None)
 
     # -- notebook helper -------------------------------------------------------------------------
@@ -459,41 +496,43 @@ class DatabaseServer:
     def counters(self):
         """Headline figures: connections open/peak/opened/refused, statements and their latency."""
         self._catch_up()
-        lat = [r[6] for r in self.query_records if r[8] == "ok"]
+        lat = [r.latency_ms for r in self.query_records if r.outcome == OK]
         return {"max_connections": self.max_connections, "open_connections": len(self.open),
                 "peak_connections": self.peak_open, "connections_opened": len(self.conns),
                 "connections_refused": len(self.refusals),
                 "connections_aborted": sum(c.close_reason in ABORTED for c in self.conns),
                 "queries": len(self.query_records),
-                "query_errors": sum(r[8] != "ok" for r in self.query_records),
-                "latency_p50_ms": _pct(lat, 50), "latency_p99_ms": _pct(lat, 99)}
+                "query_errors": sum(r.outcome != OK for r in self.query_records),
+                "latency_p50_ms": percentile(lat, 50), "latency_p99_ms": percentile(lat, 99)}
 
     def latency_ms(self, q):
         """The ``q``-th percentile (0-100) of successful statement latency, in ms (None if none)."""
-        return _pct([r[6] for r in self.query_records if r[8] == "ok"], q)
+        return percentile([r.latency_ms for r in self.query_records if r.outcome == OK], q)
 
     @property
     def connections(self):
         """One row per connection ever opened (``CONNECTION_COLUMNS``); ``closed_s`` NaN while open."""
         self._catch_up()
-        df = pd.DataFrame([c.as_dict() for c in self.conns], columns=list(CONNECTION_COLUMNS))
+        df = pd.DataFrame([c.as_record() for c in self.conns], columns=list(CONNECTION_COLUMNS))
         df["closed_s"] = df["closed_s"].astype(float)   # None while open -> NaN, as documented
         return df
 
     @property
     def queries(self):
         """One row per statement (``QUERY_COLUMNS``); ``outcome`` ``"ok"``, ``"error <errno>"``
-        or ``"abandoned"`` (the caller was stopped while the server worked on it)."""
+        or ``"abandoned"`` (the caller was stopped while the server worked on it): see
+        ``labkit.records.QueryRecord``."""
         return pd.DataFrame(self.query_records, columns=list(QUERY_COLUMNS))
 
     @property
     def refused(self):
-        return pd.DataFrame(self.refusals, columns=["time_s", "owner", "holder", "function", "request_id"])
+        """One row per refused connection (``REFUSAL_COLUMNS``)."""
+        return pd.DataFrame(self.refusals, columns=list(REFUSAL_COLUMNS))
 
     def connection_steps(self):
         """Open connections over time: (time_s, open) after each change, as a DataFrame."""
         self._catch_up()
-        times, values = _steps(self.conns)
+        times, values = open_steps(self.conns)
         return pd.DataFrame({"time_s": times, "open_connections": values})
 
     def metrics(self, period_s=1.0, t0=0.0, t1=None):
@@ -506,31 +545,31 @@ class DatabaseServer:
         t1 = self._now() if t1 is None else t1
         n = max(1, int(math.ceil((t1 - t0) / period_s - 1e-9)))
         edges = [t0 + k * period_s for k in range(n + 1)]
-        times, values = _steps(self.conns)
+        times, values = open_steps(self.conns)
         rows = []
-        q_end = np.array([r[5] for r in self.query_records]) if self.query_records else np.zeros(0)
-        q_lat = np.array([r[6] for r in self.query_records]) if self.query_records else np.zeros(0)
-        q_ok = np.array([r[8] == "ok" for r in self.query_records], dtype=bool)
+        q_end = np.array([r.end_s for r in self.query_records]) if self.query_records else np.zeros(0)
+        q_lat = np.array([r.latency_ms for r in self.query_records]) if self.query_records else np.zeros(0)
+        q_ok = np.array([r.outcome == OK for r in self.query_records], dtype=bool)
         opened = np.array([c.opened_s for c in self.conns])
         closed = np.array([c.closed_s for c in self.conns if c.closed_s is not None])
-        refused = np.array([r[0] for r in self.refusals])
+        refused = np.array([r.time_s for r in self.refusals])
         for k in range(n):
             a, b = edges[k], edges[k + 1]
             last = k == n - 1
 
             def within(x, a=a, b=b, last=last):
                 return (x >= a) & ((x <= b) if last else (x < b))
-            peak = _max_in(times, values, a, b)
+            peak = max_in(times, values, a, b)
             sel = within(q_end) & q_ok if len(q_end) else np.zeros(0, dtype=bool)
             lat = q_lat[sel] if len(q_end) else q_lat
             nq = int(within(q_end).sum()) if len(q_end) else 0
-            rows.append((a, peak, int(within(opened).sum()) if len(opened) else 0,
-                         int(within(closed).sum()) if len(closed) else 0,
-                         int(within(refused).sum()) if len(refused) else 0,
-                         nq, nq / period_s,
-                         float(np.percentile(lat, 50)) if len(lat) else math.nan,
-                         float(np.percentile(lat, 99)) if len(lat) else math.nan,
-                         self._utilisation(a, b)))
+            rows.append(DatabaseMetrics(a, peak, int(within(opened).sum()) if len(opened) else 0,
+                                        int(within(closed).sum()) if len(closed) else 0,
+                                        int(within(refused).sum()) if len(refused) else 0,
+                                        nq, nq / period_s,
+                                        float(np.percentile(lat, 50)) if len(lat) else math.nan,
+                                        float(np.percentile(lat, 99)) if len(lat) else math.nan,
+                                        self._utilisation(a, b)))
         return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
 
     def _utilisation(self, a, b):
@@ -538,46 +577,15 @@ class DatabaseServer:
             return 0.0
         busy = 0.0
         steps = self._cpu_steps
-        for i, (t, jobs) in enumerate(steps):
-            t_next = steps[i + 1][0] if i + 1 < len(steps) else max(b, t)
+        for i, step in enumerate(steps):
+            t = step.time_s
+            t_next = steps[i + 1].time_s if i + 1 < len(steps) else max(b, t)
             lo, hi = max(a, t), min(b, t_next)
             if hi > lo:
-                busy += (hi - lo) * min(jobs, self.vcpus)
+                busy += (hi - lo) * min(step.jobs, self.vcpus)
         return busy / ((b - a) * self.vcpus)
 
 
-def _pct(values, q):
-    if not values:
-        return None
-    return round(float(np.percentile(values, q)), 3)
-
-
-def _steps(conns):
-    """The open-connection step function from the connections' open/close times."""
-    events = [(c.opened_s, 1) for c in conns] + [(c.closed_s, -1) for c in conns if c.closed_s is not None]
-    events.sort(key=lambda e: (e[0], e[1]))     # closes before opens at one instant
-    times, values, n = [], [], 0
-    for t, d in events:
-        n += d
-        if times and times[-1] == t:
-            values[-1] = n
-        else:
-            times.append(t)
-            values.append(n)
-    return times, values
-
-
-def _max_in(times, values, a, b):
-    """Maximum of a step function on [a, b]: its value at a, and every step inside."""
-    i = bisect.bisect_right(times, a) - 1
-    peak = values[i] if i >= 0 else 0
-    j = i + 1
-    while j < len(times) and times[j] <= b:
-        peak = max(peak, values[j])
-        j += 1
-    return peak
-
-
-__all__ = ["DatabaseServer", "DatabaseError", "ServerConnection", "Result", "CONNECTION_COLUMNS",
-           "QUERY_COLUMNS", "METRIC_COLUMNS", "statement_verb", "to_sqlite", "too_many_connections",
+__all__ = ["DatabaseServer", "DatabaseError", "ServerConnection", "Result", "ColumnDescription", "CpuStep", "CONNECTION_COLUMNS",
+           "QUERY_COLUMNS", "REFUSAL_COLUMNS", "METRIC_COLUMNS", "statement_verb", "to_sqlite", "too_many_connections",
            "hold_for_caller"]

@@ -192,7 +192,7 @@ class DictCursor(Cursor):
     """Rows come back as dicts keyed by column name."""
 
     def _row(self, row):
-        return {d[0]: v for d, v in zip(self.description, row)}
+        return {d.name: v for d, v in zip(self.description, row, strict=True)}
 
 
 def _cursors_module():

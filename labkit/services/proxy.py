@@ -44,25 +44,25 @@ import pandas as pd
 
 from .. import bridge, facts
 from ..errors import InvalidParameterValueException
-from .database import (
-    DatabaseError,
-    DatabaseServer,
-    _max_in,
-    _pct,
-    _steps,
-    caller,
-    hold_for_caller,
-    too_many_connections,
+from ..records import (
+    OK,
+    PROXY_BORROW_COLUMNS,
+    PROXY_CLIENT_COLUMNS,
+    PROXY_METRIC_COLUMNS,
+    TIMEOUT,
+    BorrowRecord,
+    ClientConnectionRecord,
+    ProxyMetrics,
 )
+from .database import DatabaseError, DatabaseServer, caller, hold_for_caller, too_many_connections
+from .timeseries import max_in, open_steps, percentile
 
 _PIN = re.compile(r"\s*(SET\s+(?!(?:SESSION\s+|@@session\.)?autocommit\b)|LOCK\s+TABLES?\b|"
                   r"CREATE\s+TEMPORARY\s+TABLE\b|PREPARE\b)", re.IGNORECASE)
 
-CLIENT_COLUMNS = ("client_connection_id", "owner", "holder", "function", "request_id", "opened_s", "closed_s",
-                  "close_reason", "statements", "pinned")
-BORROW_COLUMNS = ("time_s", "wait_ms", "outcome", "client_connection_id", "request_id")
-PROXY_METRIC_COLUMNS = ("time_s", "client_connections", "database_connections", "borrows", "borrow_timeouts",
-                        "borrow_wait_p99_ms")
+# The DataFrame columns (the fields of the record types in labkit.records).
+CLIENT_COLUMNS = PROXY_CLIENT_COLUMNS
+BORROW_COLUMNS = PROXY_BORROW_COLUMNS
 
 
 def borrow_timeout_error():
@@ -96,11 +96,13 @@ class ProxyClientConnection:
     def set_autocommit(self, value):
         self.autocommit = bool(value)
 
+    def as_record(self):
+        """The client connection as it stands now, as a row of ``DatabaseProxy.client_connections``."""
+        return ClientConnectionRecord(self.id, self.owner, self.holder, self.function, self.request_id,
+                                      self.opened_s, self.closed_s, self.close_reason, self.statements, self.pinned)
+
     def as_dict(self):
-        return {"client_connection_id": self.id, "owner": self.owner, "holder": self.holder,
-                "function": self.function, "request_id": self.request_id, "opened_s": self.opened_s,
-                "closed_s": self.closed_s, "close_reason": self.close_reason, "statements": self.statements,
-                "pinned": self.pinned}
+        return self.as_record()._asdict()
 
 
 class DatabaseProxy:
@@ -148,7 +150,7 @@ class DatabaseProxy:
         self.db_conns = []           # database connections the proxy opened
         self._opening = 0
         self.waiters = deque()       # simpy events of statements waiting to borrow
-        self.borrow_records = []     # tuples in BORROW_COLUMNS order
+        self.borrow_records = []     # BorrowRecord records, one per borrow
 
     def __repr__(self):
         return (f"<simulated RDS Proxy {self.name} -> {self.database.name}: {len(self.open_clients)} clients, "
@@ -227,7 +229,7 @@ class DatabaseProxy:
         rid = getattr(act, "request_id", None)
         if self.idle:
             conn = self.idle.pop()
-            self.borrow_records.append((start, 0.0, "ok", c.id, rid))
+            self.borrow_records.append(BorrowRecord(start, 0.0, OK, c.id, rid))
             return conn
         if len(self._db_open()) + self._opening < self.pool_limit:
             self._opening += 1
@@ -242,10 +244,10 @@ class DatabaseProxy:
                 self._opening -= 1
             if conn is not None:
                 self.db_conns.append(conn)
-                self.borrow_records.append((start, (self._now() - start) * 1000, "ok", c.id, rid))
+                self.borrow_records.append(BorrowRecord(start, (self._now() - start) * 1000, OK, c.id, rid))
                 return conn
         if act is None:       # a notebook cell cannot wait for simulated time to pass
-            self.borrow_records.append((start, 0.0, "timeout", c.id, rid))
+            self.borrow_records.append(BorrowRecord(start, 0.0, TIMEOUT, c.id, rid))
             raise borrow_timeout_error()
         env = self.env
         waiter = env.event()
@@ -261,10 +263,10 @@ class DatabaseProxy:
             raise
         wait_ms = (self._now() - start) * 1000
         if waiter.triggered:
-            self.borrow_records.append((start, wait_ms, "ok", c.id, rid))
+            self.borrow_records.append(BorrowRecord(start, wait_ms, OK, c.id, rid))
             return waiter.value
         self.waiters.remove(waiter)
-        self.borrow_records.append((start, wait_ms, "timeout", c.id, rid))
+        self.borrow_records.append(BorrowRecord(start, wait_ms, TIMEOUT, c.id, rid))
         raise borrow_timeout_error()
 
     def _give_back(self, conn):
@@ -280,25 +282,25 @@ class DatabaseProxy:
     # -- inspection ------------------------------------------------------------------------------
     def counters(self):
         self.database._catch_up()
-        waits = [r[1] for r in self.borrow_records if r[2] == "ok"]
-        db_times, db_values = _steps(self.db_conns)
+        waits = [r.wait_ms for r in self.borrow_records if r.outcome == OK]
+        db_steps = open_steps(self.db_conns)
         return {"pool_limit": self.pool_limit,
                 "client_connections_open": len(self.open_clients),
-                "client_connections_peak": max(_steps(self.clients)[1], default=0),
+                "client_connections_peak": max(open_steps(self.clients).values, default=0),
                 "client_connections_opened": len(self.clients),
                 "client_connections_refused": len(self.client_refusals),
                 "database_connections_open": len(self._db_open()),
-                "database_connections_peak": max(db_values, default=0),
+                "database_connections_peak": max(db_steps.values, default=0),
                 "borrows": len(self.borrow_records),
-                "borrow_timeouts": sum(r[2] == "timeout" for r in self.borrow_records),
-                "borrow_wait_p50_ms": _pct(waits, 50), "borrow_wait_p99_ms": _pct(waits, 99),
+                "borrow_timeouts": sum(r.outcome == TIMEOUT for r in self.borrow_records),
+                "borrow_wait_p50_ms": percentile(waits, 50), "borrow_wait_p99_ms": percentile(waits, 99),
                 "pinned_clients": sum(c.pinned for c in self.clients),
                 "waiting_now": sum(not w.triggered for w in self.waiters)}
 
     @property
     def client_connections(self):
         self.database._catch_up()
-        return pd.DataFrame([c.as_dict() for c in self.clients], columns=list(CLIENT_COLUMNS))
+        return pd.DataFrame([c.as_record() for c in self.clients], columns=list(CLIENT_COLUMNS))
 
     @property
     def borrows(self):
@@ -312,19 +314,19 @@ class DatabaseProxy:
         self.database._catch_up()
         t1 = self._now() if t1 is None else t1
         n = max(1, int(math.ceil((t1 - t0) / period_s - 1e-9)))
-        ct, cv = _steps(self.clients)
-        dt, dv = _steps(self.db_conns)
-        start = np.array([r[0] for r in self.borrow_records])
-        wait = np.array([r[1] for r in self.borrow_records])
-        ok = np.array([r[2] == "ok" for r in self.borrow_records], dtype=bool)
+        ct, cv = open_steps(self.clients)
+        dt, dv = open_steps(self.db_conns)
+        start = np.array([r.time_s for r in self.borrow_records])
+        wait = np.array([r.wait_ms for r in self.borrow_records])
+        ok = np.array([r.outcome == OK for r in self.borrow_records], dtype=bool)
         rows = []
         for k in range(n):
             a, b = t0 + k * period_s, t0 + (k + 1) * period_s
             inside = (start >= a) & ((start <= b) if k == n - 1 else (start < b)) if len(start) else np.zeros(0, bool)
             w = wait[inside & ok] if len(start) else wait
-            rows.append((a, _max_in(ct, cv, a, b), _max_in(dt, dv, a, b), int(inside.sum()),
-                         int((inside & ~ok).sum()) if len(start) else 0,
-                         float(np.percentile(w, 99)) if len(w) else math.nan))
+            rows.append(ProxyMetrics(a, max_in(ct, cv, a, b), max_in(dt, dv, a, b), int(inside.sum()),
+                                     int((inside & ~ok).sum()) if len(start) else 0,
+                                     float(np.percentile(w, 99)) if len(w) else math.nan))
         return pd.DataFrame(rows, columns=list(PROXY_METRIC_COLUMNS))
 
 

@@ -24,6 +24,7 @@ price list owned by another team). Handlers reach it with plain
 import json
 import math
 from datetime import datetime, timezone
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from ..errors import InvalidParameterValueException, SimulationError
@@ -34,6 +35,22 @@ from .http_response import REASONS, respond
 # labkit defaults, not AWS figures: a small internal HTTP API in the same Region.
 DEFAULT_LATENCY_S = 0.030
 DEFAULT_JITTER_S = 0.0
+
+
+class DataVersion(NamedTuple):
+    """One version of a service's data: valid from ``as_of_s``; ``data`` is a dict, or a
+    function of the version number that gives one."""
+
+    as_of_s: float
+    data: Any
+
+
+class VersionedData(NamedTuple):
+    """The data valid at one instant: its version number, since when (``as_of_s``) and the data."""
+
+    version: int
+    as_of_s: float
+    data: Any
 
 
 class ReferenceService:
@@ -65,7 +82,7 @@ class ReferenceService:
         self.rps_limit = rps_limit
         self._bucket = TokenBucket(max(1.0, rps_limit), rps_limit, self.clock.now()) if rps_limit else None
         self.version_every_s = version_every_s
-        self._versions = [(self.clock.now(), data)]   # (as_of_s, data or data(version))
+        self._versions = [DataVersion(self.clock.now(), data)]
         self.calls = 0
         self.refusals = 0
         self.not_found = 0
@@ -77,16 +94,16 @@ class ReferenceService:
 
     # -- data versions ---------------------------------------------------------------------------
     def version_at(self, t):
-        """(version number, as_of seconds, data) valid at simulated time ``t``."""
+        """The ``VersionedData`` (version number, as_of seconds, data) valid at simulated time ``t``."""
         if self.version_every_s:
-            t0, data = self._versions[0]
-            n = int(math.floor(max(0.0, t - t0) / self.version_every_s + 1e-9))
-            version, as_of = n + 1, t0 + n * self.version_every_s
+            first = self._versions[0]
+            n = int(math.floor(max(0.0, t - first.as_of_s) / self.version_every_s + 1e-9))
+            version, as_of, data = n + 1, first.as_of_s + n * self.version_every_s, first.data
         else:
-            version = max(i for i, (s, _) in enumerate(self._versions) if s <= t or i == 0) + 1
-            as_of, data = self._versions[version - 1]
-        data = self._versions[0][1] if self.version_every_s else data
-        return version, as_of, (data(version) if callable(data) else data)
+            version = max(i for i, v in enumerate(self._versions) if v.as_of_s <= t or i == 0) + 1
+            current = self._versions[version - 1]
+            as_of, data = current.as_of_s, current.data
+        return VersionedData(version, as_of, data(version) if callable(data) else data)
 
     def publish(self, data):
         """Start a new version of the data now (from a notebook, between runs)."""
@@ -95,12 +112,12 @@ class ReferenceService:
                                   "is for services created without it")
         if not (isinstance(data, dict) or callable(data)):
             raise InvalidParameterValueException("data", type(data).__name__, "a dict or a function version -> dict")
-        self._versions.append((self.clock.now(), data))
+        self._versions.append(DataVersion(self.clock.now(), data))
         return len(self._versions)
 
     @property
     def version(self):
-        return self.version_at(self.clock.now())[0]
+        return self.version_at(self.clock.now()).version
 
     def _iso(self, t):
         return datetime.fromtimestamp(self._epoch + t, timezone.utc).isoformat(timespec="milliseconds") \
@@ -160,4 +177,4 @@ def _describe(rec):
     return text
 
 
-__all__ = ["ReferenceService", "DEFAULT_LATENCY_S"]
+__all__ = ["ReferenceService", "DataVersion", "VersionedData", "DEFAULT_LATENCY_S", "REASONS"]

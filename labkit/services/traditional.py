@@ -17,43 +17,18 @@ import itertools
 import math
 import random
 from collections import deque
-from dataclasses import dataclass
 
 import pandas as pd
 
 from .. import bridge, facts, progress
 from ..drivers import Tracker
 from ..errors import InvalidParameterValueException, SimulationError
-from ..records import ERROR, FAILED, SUCCEEDED, SUCCESS
+from ..records import ERROR, FAILED, PENDING, SERVER_COLUMNS, SUCCEEDED, SUCCESS, ServerRequest
 from ..runtime import CODE_OK, Activation
 from ..workload import Workload
 from . import db_client
-from .database import DatabaseError, _pct, _steps
-
-
-@dataclass(slots=True)
-class ServerRequest:
-    """One request to the traditional server: arrival, start (connection in hand), end, the
-    wait for a connection and the whole latency, its outcome and response."""
-
-    request_id: str
-    event_id: str
-    process: str
-    arrival_s: float
-    start_s: float = math.nan
-    end_s: float = math.nan
-    wait_ms: float = math.nan
-    latency_ms: float = math.nan
-    outcome: str | None = None
-    error_type: str | None = None
-    error_message: str | None = None
-    response: object = None
-
-    def as_tuple(self) -> tuple:
-        return tuple(getattr(self, c) for c in SERVER_COLUMNS)
-
-
-SERVER_COLUMNS = tuple(ServerRequest.__dataclass_fields__)
+from .database import DatabaseError
+from .timeseries import open_steps, percentile
 
 
 class PoolTimeout(Exception):
@@ -191,7 +166,7 @@ class TraditionalServer:
             rec.outcome, rec.response = SUCCESS, value
             self.ledger.settle(event_id, SUCCEEDED, now)
         else:
-            etype, emsg = (value[0], value[1]) if isinstance(value, tuple) else ("Error", str(value))
+            etype, emsg, *_ = value if isinstance(value, tuple) else ("Error", str(value))
             rec.outcome, rec.error_type, rec.error_message = ERROR, etype, emsg
             self.ledger.settle(event_id, FAILED, now, etype)
         if log:
@@ -235,8 +210,8 @@ class TraditionalServer:
 
     def peak_connections(self, t0=-math.inf, t1=math.inf):
         mine = [c for c in self.database.conns if c.owner == "server" and c.holder in {p.name for p in self.processes}]
-        times, values = _steps(mine)
-        return max((v for t, v in zip(times, values) if t0 <= t <= t1), default=0)
+        steps = open_steps(mine)
+        return max((v for t, v in zip(steps.times, steps.values, strict=True) if t0 <= t <= t1), default=0)
 
 
 class ServerRun:
@@ -258,9 +233,9 @@ class ServerRun:
         ledger = self.server.ledger
         states = ledger.counts([r.event_id for r in recs]) if recs else {}
         return {"calls": len(recs), "succeeded": len(ok), "failed": sum(r.outcome == ERROR for r in recs),
-                "pending": states.get("pending", 0),
-                "latency_p50_ms": _pct(lat, 50), "latency_p99_ms": _pct(lat, 99),
-                "wait_p99_ms": _pct([r.wait_ms for r in recs if r.outcome is not None], 99),
+                "pending": states.get(PENDING, 0),
+                "latency_p50_ms": percentile(lat, 50), "latency_p99_ms": percentile(lat, 99),
+                "wait_p99_ms": percentile([r.wait_ms for r in recs if r.outcome is not None], 99),
                 "peak_db_connections": self.server.peak_connections(),
                 "connection_bound": self.server.max_connections,
                 "simulated_s": round(self.t1 - self.t0, 3)}
