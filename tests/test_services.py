@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 import labkit as lk
 from labkit.errors import InvalidParameterValueException, SimulationError
 from labkit.services import DynamoDBBackend, ReferenceService
+from labkit.services.base import Clock
 
 
 def code(e):
@@ -520,3 +521,22 @@ def test_reference_service_errors_and_no_network():
         ReferenceService("rates", data=[1, 2])
     with pytest.raises(SimulationError):
         lab.reference_service("ticker", data={"a": 1}, version_every_s=5).publish({"a": 2})
+
+
+def test_service_calls_are_numbered_per_lab_in_the_order_they_were_made():
+    lab = lk.Lab(seed=1)
+    a = lab.reference_service("a", data={"k": 1})
+    b = lab.reference_service("b", data={"k": 2}, url="https://b.internal/v1")
+    for svc in (a, b, b, a):
+        svc.get("/k")                             # from a notebook: every call at the same instant
+    recs = lab.services.records()
+    assert {r.time_s for r in recs} == {0.0}
+    assert [r.resource for r in recs] == ["a", "b", "b", "a"] and [r.seq for r in recs] == [0, 1, 2, 3]
+    other = lk.Lab(seed=1)                         # another Lab numbers its own calls, from 0
+    other.reference_service("a", data={"k": 1}).get("/k")
+    assert [r.seq for r in other.services.records()] == [0]
+    a.get("/k")
+    assert lab.services.records()[-1].seq == 4     # ... whatever other Labs did in between
+    clock = Clock()                                # a clock without a Lab has a counter of its own
+    assert [clock.next_seq(), clock.next_seq(), Clock().next_seq()] == [0, 1, 0]
+    assert Clock(lab.account).next_seq() == 5      # every clock of one Lab shares its counter

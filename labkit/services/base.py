@@ -13,6 +13,7 @@ instant.
 import itertools
 import json
 import random
+import weakref
 from decimal import Decimal
 
 import pandas as pd
@@ -44,14 +45,30 @@ class Latency:
         return self.latency_s
 
 
+# Each Lab's numbering of service calls, shared by every clock of that Lab (the account owns
+# nothing of the services, so the counter is kept here, and goes with the Lab).
+_LAB_COUNTERS = weakref.WeakKeyDictionary()
+
+
 class Clock:
-    """Simulated time of one Lab (``account``), or 0 for a service used without a Lab."""
+    """Simulated time of one Lab (``account``), or 0 for a service used without a Lab; and the
+    Lab's order of service calls: ``next_seq()`` numbers them. Every clock of one Lab shares one
+    counter, so records of different services made at one instant keep the order in which they
+    were made; a clock without a Lab has a counter of its own."""
 
     def __init__(self, account=None):
         self.account = account
+        if account is None:
+            self._seq = itertools.count()
+        else:
+            self._seq = _LAB_COUNTERS.setdefault(account, itertools.count())
 
     def now(self):
         return self.account.env.now if self.account is not None else 0.0
+
+    def next_seq(self):
+        """The next number in this Lab's order of service calls (0, 1, 2, ...)."""
+        return next(self._seq)
 
     def spend(self, latency):
         """Spend one call's latency if simulated handler code is running; return the request id
@@ -67,7 +84,8 @@ class Clock:
         return getattr(act, "request_id", None)
 
 
-_SEQ = itertools.count()
+# Numbers for records made without ``seq`` (only until every service passes its clock's).
+_UNNUMBERED = itertools.count()
 
 
 class CallRecord:
@@ -78,19 +96,21 @@ class CallRecord:
     (``"dynamodb"`` or ``"http"``), ``resource`` (table or service name),
     ``operation`` (``"GetItem"``, ``"GET"``, ...), ``target`` (item key or path),
     ``outcome`` (``"ok"``, an error code, or an HTTP status as text) and ``detail``
-    (what was read or written). ``describe()`` renders it in one line.
+    (what was read or written). ``describe()`` renders it in one line. ``seq`` orders
+    records made at one instant: the number the service's clock gave it
+    (``clock.next_seq()``), in the order the Lab's services made their records.
     """
 
     __slots__ = ("start_s", "time_s", "request_id", "service", "resource", "operation", "target",
                  "outcome", "detail", "_fmt", "seq")
 
     def __init__(self, start_s, time_s, request_id, service, resource, operation, target, outcome,
-                 detail, fmt):
+                 detail, fmt, seq=None):
         self.start_s, self.time_s, self.request_id = start_s, time_s, request_id
         self.service, self.resource, self.operation = service, resource, operation
         self.target, self.outcome, self.detail = target, outcome, detail
         self._fmt = fmt
-        self.seq = next(_SEQ)   # global order of creation: ties at one instant keep it
+        self.seq = next(_UNNUMBERED) if seq is None else seq
 
     def describe(self):
         return self._fmt(self)

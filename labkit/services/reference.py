@@ -150,7 +150,7 @@ class ReferenceService:
                 self.not_found += 1
                 status, body = 404, {"message": "Not Found"}
         self.records.append(CallRecord(start, now, rid, "http", self.name, method, path or "/", str(status),
-                                       version, _describe))
+                                       version, _describe, seq=self.clock.next_seq()))
         headers = {"Content-Type": "application/json", **extra}
         return status, headers, json.dumps(body).encode()
 
