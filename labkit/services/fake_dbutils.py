@@ -172,8 +172,7 @@ def _dbutils_modules() -> dict[str, types.ModuleType]:
                 PooledDedicatedDBConnection):
         setattr(pooled, cls.__name__, cls)
     top = types.ModuleType("dbutils", "DBUtils in the simulator")
-    top.__version__ = "3.1.0"  # type: ignore[attr-defined]
-    top.pooled_db = pooled  # type: ignore[attr-defined]
+    vars(top).update(__version__="3.1.0", pooled_db=pooled)
     return {"dbutils": top, "dbutils.pooled_db": pooled}
 
 

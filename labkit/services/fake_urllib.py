@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 class HttpServices(Protocol):
     """What the fake ``urllib`` needs of a Lab's services: the HTTP services by host (netloc)."""
 
-    http: Mapping[str, ReferenceService]
+    @property
+    def http(self) -> Mapping[str, ReferenceService]: ...
 
 
 def make_modules(services: HttpServices) -> tuple[types.ModuleType, types.ModuleType]:
@@ -61,11 +62,9 @@ def make_modules(services: HttpServices) -> tuple[types.ModuleType, types.Module
         raise _error.URLError("no network in the simulator: use urllib.request.urlopen(url) to reach a "
                               "simulated service")
 
-    req.urlopen = urlopen  # type: ignore[attr-defined]
-    req.urlretrieve = _no_network  # type: ignore[attr-defined]
-    req.build_opener = _no_network  # type: ignore[attr-defined]
+    vars(req).update(urlopen=urlopen, urlretrieve=_no_network, build_opener=_no_network)
     top = types.ModuleType("urllib", "urllib in the simulator")
-    top.request, top.parse, top.error, top.response = req, _parse, _error, _response  # type: ignore[attr-defined]
+    vars(top).update(request=req, parse=_parse, error=_error, response=_response)
     return top, req
 
 

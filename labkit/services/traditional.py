@@ -13,21 +13,26 @@ ends ``succeeded`` or ``failed``, and is recorded in ``server.records``
 run.
 """
 
+from __future__ import annotations
+
 import itertools
 import math
 import random
 from collections import deque
+from collections.abc import Callable, Generator
+from typing import Any
 
 import pandas as pd
+import simpy
 
 from .. import bridge, facts, progress
-from ..drivers import Tracker
+from ..drivers import Dispatcher, Tracker
 from ..errors import InvalidParameterValueException, SimulationError
 from ..records import ERROR, FAILED, PENDING, SERVER_COLUMNS, SUCCEEDED, SUCCESS, ServerRequest
 from ..runtime import CODE_OK, Activation
 from ..workload import Workload
 from . import db_client
-from .database import DatabaseError
+from .database import DatabaseError, DatabaseServer
 from .timeseries import open_steps, percentile
 
 
@@ -35,7 +40,10 @@ class PoolTimeout(Exception):
     """No pooled connection came back in time (like SQLAlchemy's ``QueuePool limit ... timed out``)."""
 
 
-def default_request(event, conn):
+RequestHandler = Callable[[Any, db_client.Connection], Any]   # handler(event, conn) -> response
+
+
+def default_request(event: Any, conn: db_client.Connection) -> int:
     """Run the event's ``sql`` (default ``SELECT 1``) and return the number of rows."""
     sql = event.get("sql", "SELECT 1") if isinstance(event, dict) else "SELECT 1"
     with conn.cursor() as cur:
@@ -45,16 +53,16 @@ def default_request(event, conn):
 class _Borrowed(db_client.Connection):
     """A pooled connection lent to one request: ``close()`` is refused (the pool owns it)."""
 
-    def close(self):
+    def close(self) -> None:
         raise SimulationError("this connection belongs to the server's pool: do not close it in the handler")
 
 
 class _Process:
-    def __init__(self, name):
+    def __init__(self, name: str) -> None:
         self.name = name
-        self.idle = []           # db_client connections free to borrow
-        self.count = 0           # connections open or opening
-        self.waiters = deque()
+        self.idle: list[_Borrowed] = []      # connections free to borrow
+        self.count = 0                       # connections open or opening
+        self.waiters: deque[simpy.Event] = deque()
 
 
 class TraditionalServer:
@@ -64,13 +72,14 @@ class TraditionalServer:
     (a pymysql-shaped connection; do not close it) and ``lk.sleep`` for other work.
     """
 
-    def __init__(self, dispatcher, database, *, handler=None, processes=5, pool_size=10,
-                 pool_timeout_s=facts.SERVER_POOL_TIMEOUT_S, name="server"):
+    def __init__(self, dispatcher: Dispatcher, database: DatabaseServer, *, handler: RequestHandler | None = None,
+                 processes: int = 5, pool_size: int = 10, pool_timeout_s: float | None = facts.SERVER_POOL_TIMEOUT_S,
+                 name: str = "server") -> None:
         for pname, v in (("processes", processes), ("pool_size", pool_size)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InvalidParameterValueException(pname, v, "an integer >= 1")
-        if pool_timeout_s is not None and (isinstance(pool_timeout_s, bool) or not isinstance(pool_timeout_s, (int, float))
-                                           or not pool_timeout_s > 0):
+        if pool_timeout_s is not None and (isinstance(pool_timeout_s, bool)
+                                           or not isinstance(pool_timeout_s, (int, float)) or not pool_timeout_s > 0):
             raise InvalidParameterValueException("pool_timeout_s", pool_timeout_s, "None (wait forever) or seconds > 0")
         if handler is not None and not callable(handler):
             raise InvalidParameterValueException("handler", handler, "a function handler(event, conn)")
@@ -79,26 +88,26 @@ class TraditionalServer:
         self.dispatcher, self.database, self.account = dispatcher, database, dispatcher.account
         self.ledger = dispatcher.ledger
         self.env = dispatcher.env
-        self.handler = handler or default_request
+        self.handler: RequestHandler = handler or default_request
         self.name = name
         self.pool_size, self.pool_timeout_s = pool_size, pool_timeout_s
         self.processes = [_Process(f"{name}-p{k + 1}") for k in range(processes)]
         self._next = itertools.count()
         self._ids = random.Random(f"{dispatcher.seed}:server:{name}")
-        self.records = []        # ServerRequest records
-        self.logs = {}           # request_id -> printed lines
+        self.records: list[ServerRequest] = []
+        self.logs: dict[str, list[str]] = {}     # request_id -> printed lines
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"<traditional server {self.name}: {len(self.processes)} processes x pool of {self.pool_size} "
                 f"-> {self.database.name}>")
 
     @property
-    def max_connections(self):
+    def max_connections(self) -> int:
         """The bound the architecture guarantees: processes x pool size."""
         return len(self.processes) * self.pool_size
 
     # -- pool of one process -----------------------------------------------------------------
-    def _acquire(self, proc):
+    def _acquire(self, proc: _Process) -> _Borrowed:
         env = self.env
         start = env.now
         while True:
@@ -128,7 +137,7 @@ class TraditionalServer:
             if not ev.triggered:
                 proc.waiters.remove(ev)
 
-    def _give_back(self, proc, conn):
+    def _give_back(self, proc: _Process, conn: _Borrowed) -> None:
         if conn._session is None or conn._session.closed_s is not None:
             proc.count -= 1
         else:
@@ -139,7 +148,7 @@ class TraditionalServer:
                 w.succeed()
                 break
 
-    def _serve_one(self, proc, event, rec):
+    def _serve_one(self, proc: _Process, event: Any, rec: ServerRequest) -> Any:
         conn = self._acquire(proc)
         rec.start_s = self.env.now
         try:
@@ -147,15 +156,15 @@ class TraditionalServer:
         finally:
             self._give_back(proc, conn)
 
-    def _request(self, event, event_id, tracker):
+    def _request(self, event: Any, event_id: str, tracker: Tracker) -> Generator:
         env, acct = self.env, self.account
         proc = self.processes[next(self._next) % len(self.processes)]
-        rid = "%032x" % self._ids.getrandbits(128)
+        rid = f"{self._ids.getrandbits(128):032x}"
         rid = f"{rid[:8]}-{rid[8:12]}-{rid[12:16]}-{rid[16:20]}-{rid[20:]}"
         arrival = env.now
         rec = ServerRequest(rid, event_id, proc.name, arrival)
         self.records.append(rec)
-        log = []
+        log: list[str] = []
         act = Activation(acct, 1.0, log, rid)
         status, value = yield from acct._run_code(act, self._serve_one, (proc, event, rec), math.inf)
         now = env.now
@@ -173,7 +182,7 @@ class TraditionalServer:
             self.logs[rid] = log
         tracker.finished_one()
 
-    def _driver(self, wl, rng, tracker, t0):
+    def _driver(self, wl: Workload, rng: random.Random, tracker: Tracker, t0: float) -> Generator:
         env = self.env
         for offset, event in wl.events(rng):
             delay = t0 + offset - env.now
@@ -185,7 +194,7 @@ class TraditionalServer:
             env.process(self._request(event, event_id, tracker))
         tracker.driver_finished()
 
-    def serve(self, workload):
+    def serve(self, workload: Workload) -> ServerRun:
         """Serve ``workload`` (an open-loop ``lk.workload``) and return a ``ServerRun`` when every
         request has ended."""
         bridge.refuse_inside_handler("server.serve()")
@@ -203,12 +212,12 @@ class TraditionalServer:
         return ServerRun(self, rec0, len(self.records), t0, env.now)
 
     # -- inspection ------------------------------------------------------------------------------
-    def db_connections(self):
+    def db_connections(self) -> pd.DataFrame:
         """The server's connections on the database (its rows of ``database.connections``)."""
         df = self.database.connections
-        return df[(df["owner"] == "server") & df["holder"].isin([p.name for p in self.processes])]
+        return df.loc[(df["owner"] == "server") & df["holder"].isin([p.name for p in self.processes])]
 
-    def peak_connections(self, t0=-math.inf, t1=math.inf):
+    def peak_connections(self, t0: float = -math.inf, t1: float = math.inf) -> int:
         mine = [c for c in self.database.conns if c.owner == "server" and c.holder in {p.name for p in self.processes}]
         steps = open_steps(mine)
         return max((v for t, v in zip(steps.times, steps.values, strict=True) if t0 <= t <= t1), default=0)
@@ -217,15 +226,15 @@ class TraditionalServer:
 class ServerRun:
     """What one ``TraditionalServer.serve`` did: ``requests`` and ``summary()``."""
 
-    def __init__(self, server, i0, i1, t0, t1):
+    def __init__(self, server: TraditionalServer, i0: int, i1: int, t0: float, t1: float) -> None:
         self.server, self.t0, self.t1 = server, t0, t1
         self._records = server.records[i0:i1]
 
     @property
-    def requests(self):
+    def requests(self) -> pd.DataFrame:
         return pd.DataFrame([r.as_tuple() for r in self._records], columns=list(SERVER_COLUMNS))
 
-    def summary(self):
+    def summary(self) -> dict[str, Any]:
         """Headline figures, named like ``Run.summary()`` where they mean the same."""
         recs = self._records
         ok = [r for r in recs if r.outcome == SUCCESS]
