@@ -19,6 +19,17 @@ account or the network.
     lab.services.calls           # every call, in simulated time, as a DataFrame
 
 Timing: see ``labkit.services.base`` (latency, then one atomic instant).
+
+Modules: ``base`` (latency, the Lab's clock and call order, the call record);
+``dynamodb`` and ``fake_boto3``; ``reference`` (an HTTP service's state) and
+``fake_urllib``, which share ``http_response`` (the answers ``urlopen`` gives);
+``fake_lambda`` (``boto3.client("lambda")``); for relational databases
+``database`` (a MySQL-style server's state), ``db_client`` (pymysql's shape),
+``proxy`` (RDS Proxy), ``fake_dbutils`` (DBUtils' ``PooledDB`` inside an
+environment) and ``traditional`` (the server baseline, without Lambda), with
+``timeseries`` for their step functions. ``pool`` re-exports ``fake_dbutils``
+and ``traditional`` under their former module name. The rows these services'
+DataFrames hold are named types in ``labkit.records``.
 """
 
 from __future__ import annotations
