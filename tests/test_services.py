@@ -479,14 +479,14 @@ def test_reference_service_rate_limit_answers_429_and_counts():
     lab = lk.Lab(seed=1)
     rates = lab.reference_service("rates", data={"EUR": "1.08"}, rps_limit=5, latency_s=0.03)
     run = lab.invoke(lab.function(source=FETCH), lk.workload.parallel(8))
-    statuses = sorted(r[0] for r in run.invocations["response"])
+    statuses = sorted(status for status, _, _ in run.invocations["response"])
     assert statuses == [200] * 5 + [429] * 3
-    assert ["1", None] in [r[1:] for r in run.invocations["response"]]
+    assert ["1", None] in [[retry_after, version] for _, retry_after, version in run.invocations["response"]]
     assert rates.counters() == {"calls": 8, "refusals": 3, "not_found": 0}
     assert run.invocations["duration_ms"].min() == pytest.approx(30.0)
     lab.advance(1.0)   # the bucket refills: a second later all are served again
     run = lab.invoke(lab.function(source=FETCH, name="again"), lk.workload.parallel(5))
-    assert all(r[0] == 200 for r in run.invocations["response"])
+    assert all(status == 200 for status, _, _ in run.invocations["response"])
 
 
 def test_reference_data_versions_change_over_time():
