@@ -37,7 +37,7 @@ from __future__ import annotations
 import random
 import types
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
@@ -55,6 +55,8 @@ if TYPE_CHECKING:
     from ..runtime import Account
     from .database import DatabaseServer
     from .proxy import DatabaseProxy
+
+Endpoint = TypeVar("Endpoint", "DatabaseServer", "DatabaseProxy")   # what pymysql.connect(host=...) reaches
 
 
 class Services:
@@ -83,7 +85,7 @@ class Services:
     def install(self, overrides: dict[str, Any]) -> None:
         overrides.update(self.modules())
 
-    def add_database(self, endpoint: DatabaseServer | DatabaseProxy) -> DatabaseServer | DatabaseProxy:
+    def add_database(self, endpoint: Endpoint) -> Endpoint:
         """Make a simulated database or proxy reachable at its host with ``pymysql.connect``."""
         if endpoint.account is not self.account:
             raise InvalidParameterValueException("database", endpoint, "a database of this Lab")

@@ -78,14 +78,16 @@ class Clock:
         """The next number in this Lab's order of service calls (0, 1, 2, ...)."""
         return next(self._seq)
 
-    def spend(self, latency: Latency) -> str | None:
+    def spend(self, latency: Latency | None) -> str | None:
         """Spend one call's latency if simulated handler code is running; return the request id
-        of that invocation (None outside a simulation or when unknown)."""
+        of that invocation (None outside a simulation or when unknown). ``latency`` may be None
+        only for a service that simulated code never calls."""
         act = bridge.current()
         if act is None:
             return None
         if self.account is not None and act.lab is not self.account:
             raise SimulationError("a handler called a simulated service that belongs to another Lab")
+        assert latency is not None, "a service that simulated code calls has a latency"
         seconds = latency.draw()
         if seconds > 0:
             bridge.sleep(seconds)
