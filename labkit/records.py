@@ -211,3 +211,175 @@ class RunRecords:
     def __post_init__(self):
         object.__setattr__(self, "logs", _frozen(self.logs))
         object.__setattr__(self, "init_reports", _frozen(self.init_reports))
+
+
+# -- simulated services: database, proxy, traditional server, HTTP ------------------------------
+# Rows of the DataFrames that labkit.services.database, .proxy, .traditional and the services'
+# ``calls`` give (``db.connections``, ``db.queries``, ``db.refused``, ``db.metrics()``,
+# ``proxy.client_connections``, ``proxy.borrows``, ``proxy.metrics()``, ``ServerRun.requests``,
+# ``lab.services.calls``): the columns are the fields, in order.
+
+# Outcomes of a statement or a proxy borrow (with ERROR, "error <errno>" and TIMEOUT above).
+OK = "ok"                      # done
+ABANDONED = "abandoned"        # the caller was stopped while the server worked on it
+
+_NAN = float("nan")            # not known yet
+
+
+class ConnectionRecord(NamedTuple):
+    """One connection to a simulated database: who held it (``owner`` ``"lambda"``,
+    ``"notebook"``, ``"code"``, ``"proxy"`` or ``"server"``; ``holder`` the environment, proxy
+    or server process), whether it was opened in ``"init"`` or ``"invoke"``, when it opened
+    and closed (``closed_s`` None while open), why it closed, and its statements."""
+
+    connection_id: int
+    owner: str
+    holder: str | None
+    function: str | None
+    opened_in: str | None
+    request_id: str | None
+    opened_s: float
+    closed_s: float | None
+    close_reason: str | None
+    queries: int
+
+
+DB_CONNECTION_COLUMNS = ConnectionRecord._fields
+
+
+class QueryRecord(NamedTuple):
+    """One statement a simulated database served: ``statement`` is its verb (``"SELECT"``,
+    ...); ``outcome`` ``OK``, ``"error <errno>"``, ``ERROR`` or ``ABANDONED``."""
+
+    connection_id: int
+    owner: str
+    request_id: str | None
+    statement: str
+    start_s: float
+    end_s: float
+    latency_ms: float
+    cpu_ms: float
+    outcome: str
+
+
+DB_QUERY_COLUMNS = QueryRecord._fields
+
+
+class RefusedConnection(NamedTuple):
+    """One connection a simulated database refused (MySQL error 1040, too many connections)."""
+
+    time_s: float
+    owner: str
+    holder: str | None
+    function: str | None
+    request_id: str | None
+
+
+DB_REFUSAL_COLUMNS = RefusedConnection._fields
+
+
+class DatabaseMetrics(NamedTuple):
+    """One period of a simulated database's metrics (see ``DatabaseServer.metrics``)."""
+
+    time_s: float
+    open_connections: int
+    connections_opened: int
+    connections_closed: int
+    refused: int
+    queries: int
+    queries_per_s: float
+    latency_p50_ms: float
+    latency_p99_ms: float
+    cpu_utilization: float
+
+
+DB_METRIC_COLUMNS = DatabaseMetrics._fields
+
+
+class ClientConnectionRecord(NamedTuple):
+    """One client connection to a simulated RDS Proxy (the session a handler holds)."""
+
+    client_connection_id: int
+    owner: str
+    holder: str | None
+    function: str | None
+    request_id: str | None
+    opened_s: float
+    closed_s: float | None
+    close_reason: str | None
+    statements: int
+    pinned: bool
+
+
+PROXY_CLIENT_COLUMNS = ClientConnectionRecord._fields
+
+
+class BorrowRecord(NamedTuple):
+    """One borrow of a database connection by a proxy's statement: when it started, how long
+    it waited (ms), ``OK`` or ``TIMEOUT``."""
+
+    time_s: float
+    wait_ms: float
+    outcome: str
+    client_connection_id: int
+    request_id: str | None
+
+
+PROXY_BORROW_COLUMNS = BorrowRecord._fields
+
+
+class ProxyMetrics(NamedTuple):
+    """One period of a simulated proxy's metrics (see ``DatabaseProxy.metrics``)."""
+
+    time_s: float
+    client_connections: int
+    database_connections: int
+    borrows: int
+    borrow_timeouts: int
+    borrow_wait_p99_ms: float
+
+
+PROXY_METRIC_COLUMNS = ProxyMetrics._fields
+
+
+@dataclass(slots=True)
+class ServerRequest:
+    """One request to the traditional server: arrival, start (connection in hand), end, the
+    wait for a connection and the whole latency, its outcome and response."""
+
+    request_id: str
+    event_id: str
+    process: str
+    arrival_s: float
+    start_s: float = _NAN
+    end_s: float = _NAN
+    wait_ms: float = _NAN
+    latency_ms: float = _NAN
+    outcome: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    response: object = None
+
+    def as_tuple(self) -> tuple:
+        return tuple(getattr(self, c) for c in SERVER_COLUMNS)
+
+
+SERVER_COLUMNS = tuple(ServerRequest.__dataclass_fields__)
+
+
+class ServiceCall(NamedTuple):
+    """One call to a simulated service (DynamoDB, HTTP) as a row of ``lab.services.calls``:
+    a ``labkit.services.base.CallRecord`` with its one-line ``summary``."""
+
+    start_s: float
+    time_s: float
+    request_id: str | None
+    service: str
+    resource: str
+    operation: str
+    target: Any
+    outcome: str
+    summary: str
+
+
+SERVICE_CALL_COLUMNS = ServiceCall._fields

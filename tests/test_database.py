@@ -6,9 +6,11 @@ import textwrap
 import pytest
 
 import labkit as lk
-from labkit import facts
+from labkit import facts, records
 from labkit.event_sources.ledger import FINAL_STATES
-from labkit.services import db_client
+from labkit.services import database as database_module
+from labkit.services import db_client, fake_dbutils, pool, traditional
+from labkit.services import proxy as proxy_module
 
 
 def make_lab(seed=1, **db_options):
@@ -205,7 +207,7 @@ def latency_at(concurrency, **db_options):
     lab.invoke(fn, lk.workload.parallel(concurrency))        # warm up: connections opened
     q0 = len(db.query_records)
     lab.invoke(fn, lk.workload.parallel(concurrency))
-    lat = [r[6] for r in db.query_records[q0:]]
+    lat = [r.latency_ms for r in db.query_records[q0:]]
     return sum(lat) / len(lat), db
 
 
@@ -517,3 +519,52 @@ def test_same_seed_same_database_metrics():
         lab.invoke(fn, lk.workload.poisson(rate_per_s=80, seconds=2, payload={"s": 0.2}))
         return db.metrics(0.5).to_dict(), db.connections.to_dict()
     assert once() == once()
+
+
+# ---------------------------------------------------------------------------------------------
+# Records by name, and the modules lessons import
+# ---------------------------------------------------------------------------------------------
+
+def test_records_are_named_and_columns_are_their_fields():
+    # The DataFrame columns as they were when they were written out by hand.
+    dbm, pxm = database_module, proxy_module
+    assert dbm.CONNECTION_COLUMNS == ("connection_id", "owner", "holder", "function", "opened_in", "request_id",
+                                      "opened_s", "closed_s", "close_reason", "queries")
+    assert dbm.QUERY_COLUMNS == ("connection_id", "owner", "request_id", "statement", "start_s", "end_s",
+                                 "latency_ms", "cpu_ms", "outcome")
+    assert dbm.REFUSAL_COLUMNS == ("time_s", "owner", "holder", "function", "request_id")
+    assert dbm.METRIC_COLUMNS == ("time_s", "open_connections", "connections_opened", "connections_closed",
+                                  "refused", "queries", "queries_per_s", "latency_p50_ms", "latency_p99_ms",
+                                  "cpu_utilization")
+    assert pxm.CLIENT_COLUMNS == ("client_connection_id", "owner", "holder", "function", "request_id", "opened_s",
+                                  "closed_s", "close_reason", "statements", "pinned")
+    assert pxm.BORROW_COLUMNS == ("time_s", "wait_ms", "outcome", "client_connection_id", "request_id")
+    assert pxm.PROXY_METRIC_COLUMNS == ("time_s", "client_connections", "database_connections", "borrows",
+                                        "borrow_timeouts", "borrow_wait_p99_ms")
+    assert traditional.SERVER_COLUMNS == records.SERVER_COLUMNS == tuple(records.ServerRequest.__dataclass_fields__)
+
+    lab, db = make_lab(max_connections=1)
+    px = lab.db_proxy(db, max_connections_percent=100, connection_borrow_timeout_s=1)
+    held = deploy(lab, INIT_CONN, db.host, name="held")
+    proxied = deploy(lab, PROXIED, px.host, name="proxied")
+    lab.invoke(held, lk.workload.parallel(2))
+    lab.invoke(proxied, lk.workload.parallel(1))
+    q = db.query_records[0]
+    assert isinstance(q, records.QueryRecord) and q.outcome == records.OK and q.statement == "SELECT"
+    assert isinstance(db.refusals[0], records.RefusedConnection) and db.refusals[0].owner == "lambda"
+    first = db.conns[0].as_record()
+    assert isinstance(first, records.ConnectionRecord) and tuple(db.connections.columns) == first._fields
+    assert db.connections.iloc[0]["connection_id"] == first.connection_id and first.holder is not None
+    b = px.borrow_records[0]
+    assert isinstance(b, records.BorrowRecord) and b.outcome in (records.OK, records.TIMEOUT)
+    assert isinstance(px.clients[0].as_record(), records.ClientConnectionRecord)
+    assert list(db.metrics().columns) == list(records.DatabaseMetrics._fields)
+
+
+def test_pool_module_keeps_its_names():
+    for name in ("PooledDB", "TooManyConnections", "PooledDBError", "DBUTILS_MODULES", "install_kernel_modules"):
+        assert getattr(pool, name) is getattr(fake_dbutils, name)
+    for name in ("TraditionalServer", "ServerRun", "ServerRequest", "PoolTimeout", "SERVER_COLUMNS",
+                 "default_request"):
+        assert getattr(pool, name) is getattr(traditional, name)
+    assert set(pool.__all__) <= set(dir(pool))

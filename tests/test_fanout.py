@@ -41,7 +41,7 @@ def test_fan_out_runs_segments_in_parallel_environments():
     inv = run.invocations
     top = inv[inv["function"] == "coordinator"].iloc[0]
     assert top["duration_ms"] == pytest.approx(1000.0)      # 8 one-second segments at once
-    assert [r[1]["segment"] for r in top["response"]] == list(range(8))
+    assert [body["segment"] for _function_error, body in top["response"]] == list(range(8))
     workers = inv[inv["function"] == "worker"]
     assert workers["environment_id"].nunique() == 8
     assert run.summary()["cost_usd"] > 0
@@ -51,7 +51,8 @@ def test_function_errors_and_throttles_reach_the_caller_as_on_aws():
     lab, coord = _lab(reserved_concurrency=2)
     run = lab.invoke(coord, [{"segments": 2, "bad": 1}, {"segments": 4}])
     first, second = run.invocations[run.invocations["function"] == "coordinator"]["response"]
-    assert first[1][0] == "Unhandled" and first[1][1]["errorType"] == "ValueError"
+    function_error, body = first[1]                      # the second segment is the bad one
+    assert function_error == "Unhandled" and body["errorType"] == "ValueError"
     assert second is None or isinstance(second, dict)   # the 3rd/4th segment was throttled: the caller saw it
     assert run.invocations.query("function == 'coordinator'")["error_type"].tolist()[1] == "TooManyRequestsException"
 

@@ -1,5 +1,6 @@
 """Simulated services: DynamoDB-style tables (boto3 shapes) and the HTTP reference-data service."""
 
+import urllib.error
 from decimal import Decimal
 
 import pytest
@@ -9,6 +10,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 import labkit as lk
 from labkit.errors import InvalidParameterValueException, SimulationError
 from labkit.services import DynamoDBBackend, ReferenceService
+from labkit.services.base import Clock
 
 
 def code(e):
@@ -477,14 +479,14 @@ def test_reference_service_rate_limit_answers_429_and_counts():
     lab = lk.Lab(seed=1)
     rates = lab.reference_service("rates", data={"EUR": "1.08"}, rps_limit=5, latency_s=0.03)
     run = lab.invoke(lab.function(source=FETCH), lk.workload.parallel(8))
-    statuses = sorted(r[0] for r in run.invocations["response"])
+    statuses = sorted(status for status, _, _ in run.invocations["response"])
     assert statuses == [200] * 5 + [429] * 3
-    assert ["1", None] in [r[1:] for r in run.invocations["response"]]
+    assert ["1", None] in [[retry_after, version] for _, retry_after, version in run.invocations["response"]]
     assert rates.counters() == {"calls": 8, "refusals": 3, "not_found": 0}
     assert run.invocations["duration_ms"].min() == pytest.approx(30.0)
     lab.advance(1.0)   # the bucket refills: a second later all are served again
     run = lab.invoke(lab.function(source=FETCH, name="again"), lk.workload.parallel(5))
-    assert all(r[0] == 200 for r in run.invocations["response"])
+    assert all(status == 200 for status, _, _ in run.invocations["response"])
 
 
 def test_reference_data_versions_change_over_time():
@@ -501,7 +503,6 @@ def test_reference_data_versions_change_over_time():
 
 
 def test_reference_service_errors_and_no_network():
-    import urllib.error
     lab = lk.Lab(seed=1)
     rates = lab.reference_service("rates", data={"EUR": "1.08"})
     with pytest.raises(urllib.error.HTTPError) as e:
@@ -520,3 +521,22 @@ def test_reference_service_errors_and_no_network():
         ReferenceService("rates", data=[1, 2])
     with pytest.raises(SimulationError):
         lab.reference_service("ticker", data={"a": 1}, version_every_s=5).publish({"a": 2})
+
+
+def test_service_calls_are_numbered_per_lab_in_the_order_they_were_made():
+    lab = lk.Lab(seed=1)
+    a = lab.reference_service("a", data={"k": 1})
+    b = lab.reference_service("b", data={"k": 2}, url="https://b.internal/v1")
+    for svc in (a, b, b, a):
+        svc.get("/k")                             # from a notebook: every call at the same instant
+    recs = lab.services.records()
+    assert {r.time_s for r in recs} == {0.0}
+    assert [r.resource for r in recs] == ["a", "b", "b", "a"] and [r.seq for r in recs] == [0, 1, 2, 3]
+    other = lk.Lab(seed=1)                         # another Lab numbers its own calls, from 0
+    other.reference_service("a", data={"k": 1}).get("/k")
+    assert [r.seq for r in other.services.records()] == [0]
+    a.get("/k")
+    assert lab.services.records()[-1].seq == 4     # ... whatever other Labs did in between
+    clock = Clock()                                # a clock without a Lab has a counter of its own
+    assert [clock.next_seq(), clock.next_seq(), Clock().next_seq()] == [0, 1, 0]
+    assert Clock(lab.account).next_seq() == 5      # every clock of one Lab shares its counter

@@ -46,25 +46,64 @@ connections over time), ``metrics(period_s)`` (a CloudWatch-like time series:
 open connections, refusals, queries per second, latency p50/p99, CPU).
 """
 
+from __future__ import annotations
+
 import itertools
 import math
 import re
 import sqlite3
 from collections import namedtuple
+from collections.abc import Callable
+from datetime import datetime, timezone
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import pandas as pd
 
 from .. import bridge, facts
 from ..concurrency import CpuScheduler
 from ..errors import InvalidParameterValueException, SimulationError
+from ..records import (
+    ABANDONED,
+    DB_CONNECTION_COLUMNS,
+    DB_METRIC_COLUMNS,
+    DB_QUERY_COLUMNS,
+    DB_REFUSAL_COLUMNS,
+    ERROR,
+    OK,
+    ConnectionRecord,
+    DatabaseMetrics,
+    QueryRecord,
+    RefusedConnection,
+)
+from .timeseries import max_in, open_steps, percentile
+
+if TYPE_CHECKING:
+    from ..runtime import Account, Activation, ExecutionEnvironment
+
+QueryCpu = Callable[[str, Any], float]   # (sql, args) -> CPU seconds
 
 Result = namedtuple("Result", "description rows rowcount lastrowid")
 
-CONNECTION_COLUMNS = ("connection_id", "owner", "holder", "function", "opened_in", "request_id", "opened_s",
-                      "closed_s", "close_reason", "queries")
-QUERY_COLUMNS = ("connection_id", "owner", "request_id", "statement", "start_s", "end_s", "latency_ms", "cpu_ms",
-                 "outcome")
-METRIC_COLUMNS = ("time_s", "open_connections", "connections_opened", "connections_closed", "refused",
-                  "queries", "queries_per_s", "latency_p50_ms", "latency_p99_ms", "cpu_utilization")
+
+class ColumnDescription(NamedTuple):
+    """One column of a result, as DB-API's ``cursor.description`` describes it (7 items)."""
+
+    name: str
+    type_code: int | None = None
+    display_size: int | None = None
+    internal_size: int | None = None
+    precision: int | None = None
+    scale: int | None = None
+    null_ok: bool = True
+
+
+# The DataFrame columns (the fields of the record types in labkit.records).
+CONNECTION_COLUMNS = DB_CONNECTION_COLUMNS
+QUERY_COLUMNS = DB_QUERY_COLUMNS
+REFUSAL_COLUMNS = DB_REFUSAL_COLUMNS
+METRIC_COLUMNS = DB_METRIC_COLUMNS
 
 # Close reasons that MySQL counts as Aborted_clients (the client went without COM_QUIT).
 ABORTED = ("dropped", "reset", "reclaimed", "aborted")
@@ -74,19 +113,19 @@ class DatabaseError(Exception):
     """An error the server (or a proxy) returns: MySQL ``errno``, ``message`` and the DB-API
     class the driver raises for it (``kind``: ``"OperationalError"``, ``"ProgrammingError"`` ...)."""
 
-    def __init__(self, errno, message, kind="OperationalError"):
+    def __init__(self, errno: int, message: str, kind: str = "OperationalError") -> None:
         super().__init__(errno, message)
         self.errno, self.message, self.kind = errno, message, kind
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"({self.errno}, {self.message!r})"
 
 
-def too_many_connections():
+def too_many_connections() -> DatabaseError:
     return DatabaseError(facts.MYSQL_ER_CON_COUNT_ERROR, "Too many connections")
 
 
-def _number(name, value, lo=0.0, integer=False, allow_inf=False):
+def _number(name: str, value: Any, lo: float = 0.0, integer: bool = False, allow_inf: bool = False) -> Any:
     ok = not isinstance(value, bool) and isinstance(value, int if integer else (int, float))
     if not ok or not value >= lo or (value == math.inf and not allow_inf):
         kind = "an integer" if integer else "a finite number"
@@ -94,17 +133,24 @@ def _number(name, value, lo=0.0, integer=False, allow_inf=False):
     return value if integer else float(value)
 
 
-def caller():
+def caller() -> Activation | None:
     """The running simulated activation, or None (a notebook cell)."""
     return bridge.current()
 
 
-def hold_for_caller(act, resource):
+def hold_for_caller(act: Activation | None, resource: Any) -> ExecutionEnvironment | None:
     """Tie ``resource`` to the execution environment running ``act`` (if any); return it."""
     ee = getattr(act, "environment", None) if act is not None else None
     if ee is not None:
         ee.hold(resource)
     return ee
+
+
+class CpuStep(NamedTuple):
+    """From ``time_s`` on, ``jobs`` statements and authentications are in service on the CPU."""
+
+    time_s: float
+    jobs: int
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,41 +164,46 @@ class ServerConnection:
                  "opened_s", "closed_s", "close_reason", "queries", "in_transaction", "wrote", "autocommit",
                  "user")
 
-    def __init__(self, cid, server, owner, holder, environment, function, opened_in, request_id, opened_s, user):
+    def __init__(self, cid: int, server: DatabaseServer, owner: str, holder: str | None,
+                 environment: ExecutionEnvironment | None, function: str | None, opened_in: str | None,
+                 request_id: str | None, opened_s: float, user: str | None) -> None:
         self.id, self.server, self.owner, self.holder = cid, server, owner, holder
         self.environment, self.function, self.opened_in = environment, function, opened_in
         self.request_id, self.opened_s, self.user = request_id, opened_s, user
-        self.closed_s = None
-        self.close_reason = None
+        self.closed_s: float | None = None
+        self.close_reason: str | None = None
         self.queries = 0
         self.in_transaction = False   # between BEGIN (or a write with autocommit off) and COMMIT
         self.wrote = False            # a write happened inside the open transaction
         self.autocommit = True
 
     @property
-    def open(self):
+    def open(self) -> bool:
         return self.closed_s is None
 
     # The session interface db_client uses (a proxy's client connection has the same one).
-    def execute(self, sql, args=None):
+    def execute(self, sql: str, args: Any = None) -> Result:
         return self.server.execute(self, sql, args)
 
-    def close(self, reason="close"):
+    def close(self, reason: str = "close") -> None:
         self.server.close(self, reason)
 
-    def release(self, time_s, reason):
+    def release(self, time_s: float, reason: str) -> None:
         """The holding process went (environment reset or reclaimed): close at ``time_s``."""
         self.server.close(self, reason, time_s=time_s)
 
-    def set_autocommit(self, value):
+    def set_autocommit(self, value: bool) -> None:
         self.autocommit = bool(value)
 
-    def as_dict(self):
-        return {"connection_id": self.id, "owner": self.owner, "holder": self.holder, "function": self.function,
-                "opened_in": self.opened_in, "request_id": self.request_id, "opened_s": self.opened_s,
-                "closed_s": self.closed_s, "close_reason": self.close_reason, "queries": self.queries}
+    def as_record(self) -> ConnectionRecord:
+        """The connection as it stands now, as a row of ``DatabaseServer.connections``."""
+        return ConnectionRecord(self.id, self.owner, self.holder, self.function, self.opened_in, self.request_id,
+                                self.opened_s, self.closed_s, self.close_reason, self.queries)
 
-    def __repr__(self):
+    def as_dict(self) -> dict[str, Any]:
+        return self.as_record()._asdict()
+
+    def __repr__(self) -> str:
         state = "open" if self.open else f"closed ({self.close_reason})"
         return f"<connection {self.id} to {self.server.name} held by {self.holder or self.owner}: {state}>"
 
@@ -169,13 +220,13 @@ _WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTE
 _CONTROL = ("BEGIN", "START", "COMMIT", "ROLLBACK", "SET", "SHOW")   # a round trip, no query CPU
 
 
-def statement_verb(sql):
+def statement_verb(sql: str) -> str:
     """The first keyword of a statement, upper-case (``"SELECT"``, ``"UPDATE"``, ...)."""
     m = re.match(r"\s*(\w+)", sql)
     return m.group(1).upper() if m else ""
 
 
-def to_sqlite(sql, args):
+def to_sqlite(sql: str, args: Any) -> tuple[str, tuple | dict[str, Any]]:
     """pymysql's ``%s`` / ``%(name)s`` placeholders as SQLite's ``?`` / ``:name``."""
     if args is None:
         return sql, ()
@@ -187,7 +238,7 @@ def to_sqlite(sql, args):
     return _PARAM.sub(lambda m: "%" if m.group(0) == "%%" else "?", sql), tuple(_value(v) for v in args)
 
 
-def _value(v):
+def _value(v: Any) -> Any:
     if isinstance(v, Decimal):
         return float(v)
     if hasattr(v, "isoformat"):
@@ -202,10 +253,12 @@ class DatabaseServer:
     number of CPU seconds per statement or a function ``(sql, args) -> seconds``.
     """
 
-    def __init__(self, name="db", *, account=None, seed=0, host=None, max_connections=facts.DB_DEFAULT_MAX_CONNECTIONS,
-                 vcpus=facts.DB_DEFAULT_VCPUS, query_cpu_s=facts.DB_QUERY_CPU_S, handshake_s=facts.DB_HANDSHAKE_S,
-                 auth_cpu_s=facts.DB_AUTH_CPU_S, network_rtt_s=facts.DB_NETWORK_RTT_S, user=None,
-                 password=None, database="app", region="us-east-1"):
+    def __init__(self, name: str = "db", *, account: Account | None = None, seed: int = 0, host: str | None = None,
+                 max_connections: int = facts.DB_DEFAULT_MAX_CONNECTIONS, vcpus: int = facts.DB_DEFAULT_VCPUS,
+                 query_cpu_s: float | QueryCpu = facts.DB_QUERY_CPU_S, handshake_s: float = facts.DB_HANDSHAKE_S,
+                 auth_cpu_s: float = facts.DB_AUTH_CPU_S, network_rtt_s: float = facts.DB_NETWORK_RTT_S,
+                 user: str | None = None, password: str | None = None, database: str = "app",
+                 region: str = "us-east-1") -> None:
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,62}", name):
             raise InvalidParameterValueException("DBInstanceIdentifier", name,
                                                  "1-63 letters, digits or hyphens, starting with a letter")
@@ -216,6 +269,7 @@ class DatabaseServer:
         self.port = facts.MYSQL_PORT
         self.max_connections = _number("max_connections", max_connections, 1, integer=True)
         self.vcpus = _number("vcpus", vcpus, 1, integer=True)
+        self._query_cpu: QueryCpu
         if callable(query_cpu_s):
             self._query_cpu = query_cpu_s
         else:
@@ -231,57 +285,58 @@ class DatabaseServer:
         self._sql.create_function("SLEEP", 1, lambda s: 0)
         self._sql.create_function("NOW", 0, self._now_text)
         self._ids = itertools.count(1)
-        self.conns = []                 # every ServerConnection, in opening order
-        self.open = {}                  # connection id -> ServerConnection, open now
+        self.conns: list[ServerConnection] = []          # in opening order
+        self.open: dict[int, ServerConnection] = {}      # connection id -> connection, open now
         self.peak_open = 0
-        self.refusals = []              # (time_s, owner, holder, function, request_id)
+        self.refusals: list[RefusedConnection] = []
         self.auth_failures = 0
-        self.query_records = []         # tuples in QUERY_COLUMNS order
+        self.query_records: list[QueryRecord] = []       # one per statement
         self._cpu_jobs = 0              # statements/authentications in service now
-        self._cpu_steps = [(self._now(), 0)]   # (time_s, jobs in service) at each change
+        self._cpu_steps: list[CpuStep] = [CpuStep(self._now(), 0)]   # jobs in service from each change on
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"<simulated database {self.name}: {len(self.open)}/{self.max_connections} connections, "
                 f"{self.vcpus} vCPUs>")
 
     # -- time ------------------------------------------------------------------------------------
-    def _now(self):
+    def _now(self) -> float:
         return self.env.now if self.env is not None else 0.0
 
-    def _now_text(self):
-        from datetime import datetime, timezone
+    def _now_text(self) -> str:
         epoch = self.account.epoch if self.account is not None else 0.0
         return datetime.fromtimestamp(epoch + self._now(), timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
-    def _check_lab(self, act):
+    def _check_lab(self, act: Activation | None) -> None:
         if act is not None and self.account is not None and act.lab is not self.account:
             raise SimulationError("a handler called a simulated database that belongs to another Lab")
 
-    def _catch_up(self):
+    def _catch_up(self) -> None:
         """Let the account reclaim environments whose idle time ran out by now (the runtime does
         this lazily): their connections close at the instant they were reclaimed."""
         if self.account is not None:
             self.account.reclaim_idle()
 
-    def _use_cpu(self, act, seconds):
+    def _use_cpu(self, act: Activation | None, seconds: float) -> None:
         """Spend ``seconds`` of this server's CPU (shared by everything in service) for ``act``."""
         if act is None or seconds <= 0:
             return
+        assert self.cpu is not None, "simulated code runs only in a Lab, and a Lab's database has a CPU"
         ev = self.cpu.request(seconds)
         self._cpu_change(+1)
         ev.callbacks.append(lambda _e: self._cpu_change(-1))
         bridge.wait(ev)
 
-    def _cpu_change(self, delta):
+    def _cpu_change(self, delta: int) -> None:
         self._cpu_jobs += delta
         now = self._now()
-        if self._cpu_steps[-1][0] == now:
-            self._cpu_steps[-1] = (now, self._cpu_jobs)
+        if self._cpu_steps[-1].time_s == now:
+            self._cpu_steps[-1] = CpuStep(now, self._cpu_jobs)
         else:
-            self._cpu_steps.append((now, self._cpu_jobs))
+            self._cpu_steps.append(CpuStep(now, self._cpu_jobs))
 
     # -- connections ------------------------------------------------------------------------------
-    def connect(self, user=None, password=None, database=None, *, owner=None, holder=None):
+    def connect(self, user: str | None = None, password: str | None = None, database: str | None = None, *,
+                owner: str | None = None, holder: str | None = None) -> ServerConnection:
         """Open a connection for the running code (or a notebook); return its ``ServerConnection``.
 
         ``owner``/``holder`` name who holds it when that is not the calling execution
@@ -303,7 +358,7 @@ class DatabaseServer:
             function, opened_in = None, None
         rid = getattr(act, "request_id", None)
         if len(self.open) >= self.max_connections:
-            self.refusals.append((now, owner, holder, function, rid))
+            self.refusals.append(RefusedConnection(now, owner, holder, function, rid))
             raise too_many_connections()
         conn = ServerConnection(next(self._ids), self, owner, holder, ee, function, opened_in, rid, now, user)
         self.conns.append(conn)
@@ -325,7 +380,7 @@ class DatabaseServer:
                                 f"{'YES' if password else 'NO'})")
         return conn
 
-    def close(self, conn, reason="close", time_s=None):
+    def close(self, conn: ServerConnection, reason: str = "close", time_s: float | None = None) -> None:
         """Close ``conn`` (at ``time_s``, default now). Closing a closed connection does nothing."""
         if conn.closed_s is not None:
             return
@@ -336,7 +391,7 @@ class DatabaseServer:
             conn.environment.drop(conn)
 
     # -- statements -------------------------------------------------------------------------------
-    def execute(self, conn, sql, args=None):
+    def execute(self, conn: ServerConnection, sql: str, args: Any = None) -> Result:
         """Run one statement on ``conn``; return a ``Result`` or raise ``DatabaseError``."""
         if not isinstance(sql, str):
             raise DatabaseError(1064, "You have an error in your SQL syntax (the query must be a string)",
@@ -347,7 +402,7 @@ class DatabaseServer:
         self._check_lab(act)
         start = self._now()
         cpu_s = 0.0 if statement_verb(sql) in _CONTROL else float(self._query_cpu(sql, args))
-        outcome = "error"
+        outcome = ERROR
         try:
             if act is not None:
                 if self.network_rtt_s > 0:
@@ -359,21 +414,22 @@ class DatabaseServer:
             if conn.closed_s is not None:
                 raise DatabaseError(facts.MYSQL_CR_SERVER_LOST, "Lost connection to MySQL server during query")
             result = self._apply(conn, sql, args)
-            outcome = "ok"
+            outcome = OK
             return result
         except bridge.Killed:
-            outcome = "abandoned"      # the caller was stopped; the server's work was done anyway
+            outcome = ABANDONED        # the caller was stopped; the server's work was done anyway
             raise
         except DatabaseError as e:
-            outcome = f"error {e.errno}"
+            outcome = f"{ERROR} {e.errno}"
             raise
         finally:
             conn.queries += 1
             end = self._now()
-            self.query_records.append((conn.id, conn.owner, getattr(act, "request_id", None), statement_verb(sql),
-                                       start, end, (end - start) * 1000, cpu_s * 1000, outcome))
+            self.query_records.append(QueryRecord(conn.id, conn.owner, getattr(act, "request_id", None),
+                                                  statement_verb(sql), start, end, (end - start) * 1000,
+                                                  cpu_s * 1000, outcome))
 
-    def _apply(self, conn, sql, args):
+    def _apply(self, conn: ServerConnection, sql: str, args: Any) -> Result:
         verb = statement_verb(sql)
         if verb in ("BEGIN", "START"):
             conn.in_transaction, conn.wrote = True, False
@@ -414,12 +470,12 @@ class DatabaseServer:
         description = None
         rows = []
         if cur.description is not None:
-            description = tuple((d[0], None, None, None, None, None, True) for d in cur.description)
+            description = tuple(ColumnDescription(name) for name, *_ in cur.description)
             rows = cur.fetchall()
         rowcount = len(rows) if description is not None else cur.rowcount
         return Result(description, rows, rowcount, cur.lastrowid if verb in ("INSERT", "REPLACE") else None)
 
-    def _show(self, sql):
+    def _show(self, sql: str) -> Result:
         m = _SHOW.match(sql)
         if not m:
             raise DatabaseError(1064, "labkit understands SHOW STATUS / SHOW VARIABLES [LIKE '...'] only",
@@ -430,11 +486,11 @@ class DatabaseServer:
             rx = re.compile("^" + re.escape(pattern).replace("%", ".*").replace("_", ".") + "$", re.IGNORECASE)
             values = {k: v for k, v in values.items() if rx.match(k)}
         rows = [(k, str(v)) for k, v in values.items()]
-        desc = (("Variable_name",) + (None,) * 5 + (False,), ("Value",) + (None,) * 5 + (True,))
+        desc = (ColumnDescription("Variable_name", null_ok=False), ColumnDescription("Value"))
         return Result(desc, rows, len(rows), None)
 
     # -- notebook helper -------------------------------------------------------------------------
-    def sql(self, statement, args=None):
+    def sql(self, statement: str, args: Any = None) -> list[tuple]:
         """Run a statement from a notebook at once, without a connection (to create tables and
         load data); return the rows (a list of tuples)."""
         if caller() is not None:
@@ -443,7 +499,7 @@ class DatabaseServer:
         return self._sql.execute(text, values).fetchall()
 
     # -- inspection -------------------------------------------------------------------------------
-    def status(self):
+    def status(self) -> dict[str, int]:
         """A few of MySQL's SHOW STATUS counters."""
         self._catch_up()
         return {"Threads_connected": len(self.open), "Max_used_connections": self.peak_open,
@@ -452,136 +508,99 @@ class DatabaseServer:
                 "Aborted_connects": len(self.refusals) + self.auth_failures,
                 "Questions": len(self.query_records)}
 
-    def counters(self):
+    def counters(self) -> dict[str, Any]:
         """Headline figures: connections open/peak/opened/refused, statements and their latency."""
         self._catch_up()
-        lat = [r[6] for r in self.query_records if r[8] == "ok"]
+        lat = [r.latency_ms for r in self.query_records if r.outcome == OK]
         return {"max_connections": self.max_connections, "open_connections": len(self.open),
                 "peak_connections": self.peak_open, "connections_opened": len(self.conns),
                 "connections_refused": len(self.refusals),
                 "connections_aborted": sum(c.close_reason in ABORTED for c in self.conns),
                 "queries": len(self.query_records),
-                "query_errors": sum(r[8] != "ok" for r in self.query_records),
-                "latency_p50_ms": _pct(lat, 50), "latency_p99_ms": _pct(lat, 99)}
+                "query_errors": sum(r.outcome != OK for r in self.query_records),
+                "latency_p50_ms": percentile(lat, 50), "latency_p99_ms": percentile(lat, 99)}
 
-    def latency_ms(self, q):
+    def latency_ms(self, q: float) -> float | None:
         """The ``q``-th percentile (0-100) of successful statement latency, in ms (None if none)."""
-        return _pct([r[6] for r in self.query_records if r[8] == "ok"], q)
+        return percentile([r.latency_ms for r in self.query_records if r.outcome == OK], q)
 
     @property
-    def connections(self):
+    def connections(self) -> pd.DataFrame:
         """One row per connection ever opened (``CONNECTION_COLUMNS``); ``closed_s`` NaN while open."""
-        import pandas as pd
         self._catch_up()
-        df = pd.DataFrame([c.as_dict() for c in self.conns], columns=list(CONNECTION_COLUMNS))
+        df = pd.DataFrame([c.as_record() for c in self.conns], columns=list(CONNECTION_COLUMNS))
         df["closed_s"] = df["closed_s"].astype(float)   # None while open -> NaN, as documented
         return df
 
     @property
-    def queries(self):
+    def queries(self) -> pd.DataFrame:
         """One row per statement (``QUERY_COLUMNS``); ``outcome`` ``"ok"``, ``"error <errno>"``
-        or ``"abandoned"`` (the caller was stopped while the server worked on it)."""
-        import pandas as pd
+        or ``"abandoned"`` (the caller was stopped while the server worked on it): see
+        ``labkit.records.QueryRecord``."""
         return pd.DataFrame(self.query_records, columns=list(QUERY_COLUMNS))
 
     @property
-    def refused(self):
-        import pandas as pd
-        return pd.DataFrame(self.refusals, columns=["time_s", "owner", "holder", "function", "request_id"])
+    def refused(self) -> pd.DataFrame:
+        """One row per refused connection (``REFUSAL_COLUMNS``)."""
+        return pd.DataFrame(self.refusals, columns=list(REFUSAL_COLUMNS))
 
-    def connection_steps(self):
+    def connection_steps(self) -> pd.DataFrame:
         """Open connections over time: (time_s, open) after each change, as a DataFrame."""
-        import pandas as pd
         self._catch_up()
-        times, values = _steps(self.conns)
+        times, values = open_steps(self.conns)
         return pd.DataFrame({"time_s": times, "open_connections": values})
 
-    def metrics(self, period_s=1.0, t0=0.0, t1=None):
+    def metrics(self, period_s: float = 1.0, t0: float = 0.0, t1: float | None = None) -> pd.DataFrame:
         """A time series per period (``METRIC_COLUMNS``): open connections (the maximum in the
         period, like CloudWatch's DatabaseConnections Maximum), connections opened, closed and
         refused, statements completed and per second, their latency p50/p99 (ms) and CPU
         utilisation (0-1)."""
-        import numpy as np
-        import pandas as pd
         _number("period_s", period_s, 1e-9)
         self._catch_up()
         t1 = self._now() if t1 is None else t1
         n = max(1, int(math.ceil((t1 - t0) / period_s - 1e-9)))
         edges = [t0 + k * period_s for k in range(n + 1)]
-        times, values = _steps(self.conns)
+        times, values = open_steps(self.conns)
         rows = []
-        q_end = np.array([r[5] for r in self.query_records]) if self.query_records else np.zeros(0)
-        q_lat = np.array([r[6] for r in self.query_records]) if self.query_records else np.zeros(0)
-        q_ok = np.array([r[8] == "ok" for r in self.query_records], dtype=bool)
+        q_end = np.array([r.end_s for r in self.query_records]) if self.query_records else np.zeros(0)
+        q_lat = np.array([r.latency_ms for r in self.query_records]) if self.query_records else np.zeros(0)
+        q_ok = np.array([r.outcome == OK for r in self.query_records], dtype=bool)
         opened = np.array([c.opened_s for c in self.conns])
         closed = np.array([c.closed_s for c in self.conns if c.closed_s is not None])
-        refused = np.array([r[0] for r in self.refusals])
+        refused = np.array([r.time_s for r in self.refusals])
         for k in range(n):
             a, b = edges[k], edges[k + 1]
             last = k == n - 1
 
-            def within(x, a=a, b=b, last=last):
+            def within(x: np.ndarray, a: float = a, b: float = b, last: bool = last) -> np.ndarray:
                 return (x >= a) & ((x <= b) if last else (x < b))
-            peak = _max_in(times, values, a, b)
+            peak = max_in(times, values, a, b)
             sel = within(q_end) & q_ok if len(q_end) else np.zeros(0, dtype=bool)
             lat = q_lat[sel] if len(q_end) else q_lat
             nq = int(within(q_end).sum()) if len(q_end) else 0
-            rows.append((a, peak, int(within(opened).sum()) if len(opened) else 0,
-                         int(within(closed).sum()) if len(closed) else 0,
-                         int(within(refused).sum()) if len(refused) else 0,
-                         nq, nq / period_s,
-                         float(np.percentile(lat, 50)) if len(lat) else math.nan,
-                         float(np.percentile(lat, 99)) if len(lat) else math.nan,
-                         self._utilisation(a, b)))
+            rows.append(DatabaseMetrics(a, peak, int(within(opened).sum()) if len(opened) else 0,
+                                        int(within(closed).sum()) if len(closed) else 0,
+                                        int(within(refused).sum()) if len(refused) else 0,
+                                        nq, nq / period_s,
+                                        float(np.percentile(lat, 50)) if len(lat) else math.nan,
+                                        float(np.percentile(lat, 99)) if len(lat) else math.nan,
+                                        self._utilisation(a, b)))
         return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
 
-    def _utilisation(self, a, b):
+    def _utilisation(self, a: float, b: float) -> float:
         if b <= a:
             return 0.0
         busy = 0.0
         steps = self._cpu_steps
-        for i, (t, jobs) in enumerate(steps):
-            t_next = steps[i + 1][0] if i + 1 < len(steps) else max(b, t)
+        for i, step in enumerate(steps):
+            t = step.time_s
+            t_next = steps[i + 1].time_s if i + 1 < len(steps) else max(b, t)
             lo, hi = max(a, t), min(b, t_next)
             if hi > lo:
-                busy += (hi - lo) * min(jobs, self.vcpus)
+                busy += (hi - lo) * min(step.jobs, self.vcpus)
         return busy / ((b - a) * self.vcpus)
 
 
-def _pct(values, q):
-    if not values:
-        return None
-    import numpy as np
-    return round(float(np.percentile(values, q)), 3)
-
-
-def _steps(conns):
-    """The open-connection step function from the connections' open/close times."""
-    events = [(c.opened_s, 1) for c in conns] + [(c.closed_s, -1) for c in conns if c.closed_s is not None]
-    events.sort(key=lambda e: (e[0], e[1]))     # closes before opens at one instant
-    times, values, n = [], [], 0
-    for t, d in events:
-        n += d
-        if times and times[-1] == t:
-            values[-1] = n
-        else:
-            times.append(t)
-            values.append(n)
-    return times, values
-
-
-def _max_in(times, values, a, b):
-    """Maximum of a step function on [a, b]: its value at a, and every step inside."""
-    import bisect
-    i = bisect.bisect_right(times, a) - 1
-    peak = values[i] if i >= 0 else 0
-    j = i + 1
-    while j < len(times) and times[j] <= b:
-        peak = max(peak, values[j])
-        j += 1
-    return peak
-
-
-__all__ = ["DatabaseServer", "DatabaseError", "ServerConnection", "Result", "CONNECTION_COLUMNS",
-           "QUERY_COLUMNS", "METRIC_COLUMNS", "statement_verb", "to_sqlite", "too_many_connections",
-           "hold_for_caller"]
+__all__ = ["DatabaseServer", "DatabaseError", "ServerConnection", "Result", "ColumnDescription", "CpuStep",
+           "CONNECTION_COLUMNS", "QUERY_COLUMNS", "REFUSAL_COLUMNS", "METRIC_COLUMNS", "statement_verb", "to_sqlite",
+           "too_many_connections", "hold_for_caller", "caller"]

@@ -44,13 +44,18 @@ installed, ``import pymysql`` in the kernel gives a module like this one,
 wired to the most recently created simulated database for each host.
 """
 
+from __future__ import annotations
+
+import builtins
+import importlib.util
 import sys
 import types
 import weakref
+from collections.abc import Callable
+from typing import Any
 
 from .. import bridge, facts
 from . import database as _db
-
 
 # -- pymysql.err --------------------------------------------------------------------------------
 
@@ -58,7 +63,7 @@ class MySQLError(Exception):
     """Exception related to operation with MySQL."""
 
 
-class Warning(Warning, MySQLError):  # noqa: A001  (pymysql's own name)
+class Warning(builtins.Warning, MySQLError):  # noqa: A001  (pymysql's own name)
     pass
 
 
@@ -102,12 +107,12 @@ ERROR_CLASSES = {c.__name__: c for c in (Error, InterfaceError, DatabaseError, D
                                          IntegrityError, InternalError, ProgrammingError, NotSupportedError)}
 
 
-def translate(e):
+def translate(e: _db.DatabaseError) -> Error:
     """A server-side ``database.DatabaseError`` as the pymysql exception the driver raises."""
     return ERROR_CLASSES.get(e.kind, OperationalError)(e.errno, e.message)
 
 
-def _err_module():
+def _err_module() -> types.ModuleType:
     m = types.ModuleType("pymysql.err", "pymysql.err in the simulator")
     for name, cls in {"MySQLError": MySQLError, "Warning": Warning, **ERROR_CLASSES}.items():
         setattr(m, name, cls)
@@ -191,14 +196,16 @@ class Cursor:
 class DictCursor(Cursor):
     """Rows come back as dicts keyed by column name."""
 
-    def _row(self, row):
-        return {d[0]: v for d, v in zip(self.description, row)}
+    def _row(self, row: tuple) -> dict[str, Any]:
+        description = self.description
+        assert description is not None, "a statement that returns rows describes its columns"
+        return {d.name: v for d, v in zip(description, row, strict=True)}
 
 
-def _cursors_module():
+def _cursors_module() -> types.ModuleType:
     m = types.ModuleType("pymysql.cursors", "pymysql.cursors in the simulator")
-    m.Cursor, m.DictCursor = Cursor, DictCursor
-    m.SSCursor, m.SSDictCursor = Cursor, DictCursor   # unbuffered cursors behave the same here
+    # Unbuffered cursors behave the same here.
+    vars(m).update(Cursor=Cursor, DictCursor=DictCursor, SSCursor=Cursor, SSDictCursor=DictCursor)
     return m
 
 
@@ -341,51 +348,46 @@ class Connection:
         return 0
 
 
-def make_module(resolve, name="pymysql"):
+def make_module(resolve: Callable[[str], Any], name: str = "pymysql") -> types.ModuleType:
     """A ``pymysql`` module whose ``connect`` reaches the endpoints ``resolve(host)`` returns."""
     m = types.ModuleType(name, "pymysql as seen by simulated code: databases are simulated by labkit")
-    m.__version__ = "1.1.1"
-    m.VERSION = (1, 1, 1, "final", 1)
-    m.apilevel, m.threadsafety, m.paramstyle = "2.0", 1, "pyformat"
     bound = type("Connection", (Connection,), {"_resolve": staticmethod(resolve), "__module__": "pymysql.connections"})
-    m.Connection = m.Connect = m.connect = bound
-    m.err = _err_module()
-    m.cursors = _cursors_module()
-    m.connections = types.ModuleType("pymysql.connections")
-    m.connections.Connection = bound
+    connections = types.ModuleType("pymysql.connections")
+    vars(connections).update(Connection=bound)
+    vars(m).update(__version__="1.1.1", VERSION=(1, 1, 1, "final", 1), apilevel="2.0", threadsafety=1,
+                   paramstyle="pyformat", Connection=bound, Connect=bound, connect=bound, err=_err_module(),
+                   cursors=_cursors_module(), connections=connections)
     for k, v in {"MySQLError": MySQLError, "Warning": Warning, **ERROR_CLASSES}.items():
         setattr(m, k, v)
-    m.install_as_MySQLdb = lambda: None
-    m.get_client_info = lambda: "1.1.1"
+    vars(m).update(install_as_MySQLdb=lambda: None, get_client_info=lambda: "1.1.1")
     return m
 
 
-def module_map(m):
+def module_map(m: types.ModuleType) -> dict[str, types.ModuleType]:
     """Import names -> modules, for ``Account.module_overrides`` (``import a.b`` binds ``a``)."""
     return {"pymysql": m, "pymysql.err": m.err, "pymysql.cursors": m.cursors, "pymysql.connections": m.connections}
 
 
 # -- the notebook kernel's pymysql ------------------------------------------------------------------
 
-_kernel_endpoints = {}   # host -> weakref to the most recently created endpoint with that host
+_kernel_endpoints: dict[str, weakref.ref] = {}   # host -> weakref to the most recently created endpoint with that host
 
 
-def register_kernel_endpoint(endpoint):
+def register_kernel_endpoint(endpoint: Any) -> None:
     """Let ``import pymysql`` in the notebook kernel reach ``endpoint`` (the latest one per host)."""
     _kernel_endpoints[endpoint.host] = weakref.ref(endpoint)
 
 
-def _kernel_resolve(host):
+def _kernel_resolve(host: str) -> Any:
     ref = _kernel_endpoints.get(host)
     return ref() if ref is not None else None
 
 
-def install_kernel_modules():
+def install_kernel_modules() -> None:
     """If the real pymysql is not installed, make ``import pymysql`` work in the kernel (handler
     cells run there too). Does nothing when pymysql is importable."""
     if "pymysql" in sys.modules:
         return
-    import importlib.util
     if importlib.util.find_spec("pymysql") is not None:
         return
     sys.modules.update(module_map(make_module(_kernel_resolve)))

@@ -53,6 +53,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 from .. import bridge
 from ..errors import SimulationError
 from .dynamodb import DynamoDBError
+from .fake_lambda import LambdaClient
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -376,7 +377,6 @@ class Session:
 
     def client(self, service_name, region_name=None, **_):
         if service_name == "lambda":
-            from .fake_lambda import LambdaClient
             return LambdaClient(self._services, region_name or self.region_name)
         if service_name != "dynamodb":
             raise _not_simulated(service_name)

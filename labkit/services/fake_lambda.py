@@ -16,28 +16,38 @@ payload, as on AWS. Like the simulated DynamoDB client, this client does not
 retry throttles unless ``lab.services.lambda_retry`` is an ``lk.SdkRetry``.
 """
 
+from __future__ import annotations
+
 import io
 import json
 import random
 from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import botocore.session
+from botocore.errorfactory import ClientExceptionsFactory
 
 from .. import arns, bridge
 from ..records import SUCCESS, THROTTLED
 
-_cache = {}
+if TYPE_CHECKING:
+    from botocore.errorfactory import BaseClientExceptions
+    from botocore.exceptions import ClientError
+
+    from . import Services
+
+_cache: dict[str, BaseClientExceptions] = {}
 
 
-def client_exceptions():
+def client_exceptions() -> BaseClientExceptions:
     """botocore's modelled Lambda exception classes (shipped with botocore; no network)."""
     if "exceptions" not in _cache:
-        import botocore.session
-        from botocore.errorfactory import ClientExceptionsFactory
         model = botocore.session.get_session().get_service_model("lambda")
         _cache["exceptions"] = ClientExceptionsFactory().create_client_exceptions(model)
     return _cache["exceptions"]
 
 
-def _error(code, message, status, operation="Invoke", **extra):
+def _error(code: str, message: str, status: int, operation: str = "Invoke", **extra: Any) -> ClientError:
     response = {"Error": {"Code": code, "Message": message, **extra},
                 "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": 0}, **extra}
     return client_exceptions().from_code(code)(response, operation)
@@ -46,18 +56,18 @@ def _error(code, message, status, operation="Invoke", **extra):
 class LambdaClient:
     """The subset of the Lambda client that fan-out needs: ``invoke``."""
 
-    def __init__(self, services, region_name="us-east-1"):
+    def __init__(self, services: Services, region_name: str = "us-east-1") -> None:
         self._services = services
         self.exceptions = client_exceptions()
         self.meta = SimpleNamespace(region_name=region_name,
                                     endpoint_url=f"https://lambda.{region_name}.amazonaws.com")
         self._retry_rng = random.Random(f"{services.seed}:lambda-sdk-retry")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<botocore.client.Lambda object (labkit simulation)>"
 
-    def invoke(self, FunctionName, Payload=b"", InvocationType="RequestResponse", Qualifier=None,  # noqa: N803
-               LogType="None", ClientContext=None):
+    def invoke(self, FunctionName: str, Payload: bytes | str = b"", InvocationType: str = "RequestResponse",  # noqa: N803
+               Qualifier: str | None = None, LogType: str = "None", ClientContext: str | None = None) -> dict[str, Any]:
         dispatcher = self._services.dispatcher
         act = bridge.current()
         if act is None or dispatcher is None:
@@ -86,7 +96,8 @@ class LambdaClient:
         if InvocationType != "RequestResponse":
             raise _error("InvalidParameterValueException",
                          f"1 validation error detected: Value '{InvocationType}' at 'invocationType' failed to "
-                         "satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]", 400)
+                         "satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]",
+                         400)
         retry = self._services.lambda_retry
         proc = act.env.process(dispatcher.call(fn, event, dispatcher.next_event_id(), retry, None))
         rec = bridge.wait(proc)

@@ -9,72 +9,40 @@ for 4xx/5xx (``e.code == 429`` when rate-limited). ``urllib.parse`` and
 ``urllib.error`` are the real modules.
 """
 
-import io
+from __future__ import annotations
+
 import types
 import urllib.error as _error
 import urllib.parse as _parse
 import urllib.request as _real_request
 import urllib.response as _response
-from http.client import HTTPMessage
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from .. import bridge
+from .http_response import REASONS, SimulatedResponse, respond
+
+if TYPE_CHECKING:
+    from .reference import ReferenceService
 
 
-class SimulatedResponse(io.BytesIO):
-    """What ``urlopen`` returns for a 2xx answer (a file-like object, like http.client.HTTPResponse)."""
+class HttpServices(Protocol):
+    """What the fake ``urllib`` needs of a Lab's services: the HTTP services by host (netloc)."""
 
-    def __init__(self, url, status, headers, body):
-        super().__init__(body)
-        self.url = url
-        self.status = self.code = status
-        from .reference import REASONS
-        self.reason = self.msg = REASONS.get(status, "")
-        self.headers = _message(headers)
-
-    def getcode(self):
-        return self.status
-
-    def geturl(self):
-        return self.url
-
-    def info(self):
-        return self.headers
-
-    def getheader(self, name, default=None):
-        return self.headers.get(name, default)
-
-    def getheaders(self):
-        return list(self.headers.items())
-
-    def __repr__(self):
-        return f"<simulated response {self.status} from {self.url}>"
+    @property
+    def http(self) -> Mapping[str, ReferenceService]: ...
 
 
-def _message(headers):
-    m = HTTPMessage()
-    for k, v in headers.items():
-        m[k] = v
-    return m
-
-
-def respond(service, url, method):
-    """Ask ``service``; return a SimulatedResponse or raise HTTPError like urlopen."""
-    status, headers, body = service.handle(method, urlsplit(url).path)
-    if status >= 400:
-        from .reference import REASONS
-        raise _error.HTTPError(url, status, REASONS.get(status, "Error"), _message(headers), io.BytesIO(body))
-    return SimulatedResponse(url, status, headers, body)
-
-
-def make_modules(services):
+def make_modules(services: HttpServices) -> tuple[types.ModuleType, types.ModuleType]:
     """``(urllib, urllib.request)`` modules wired to ``services.http`` (one pair per Lab)."""
     req = types.ModuleType("urllib.request", "urllib.request in the simulator: only simulated services answer")
     for k in dir(_real_request):
         if not k.startswith("__"):
             setattr(req, k, getattr(_real_request, k))
 
-    def urlopen(url, data=None, timeout=None, *, context=None, **_):
+    def urlopen(url: str | _real_request.Request, data: bytes | None = None, timeout: float | None = None, *,
+                context: Any = None, **_: Any) -> SimulatedResponse:
         if isinstance(url, _real_request.Request):
             full, method = url.full_url, url.get_method()
         else:
@@ -90,13 +58,14 @@ def make_modules(services):
             raise _error.URLError(TimeoutError("timed out"))
         return respond(service, full, method)
 
-    def _no_network(*args, **kwargs):
+    def _no_network(*args: Any, **kwargs: Any) -> Any:
         raise _error.URLError("no network in the simulator: use urllib.request.urlopen(url) to reach a "
                               "simulated service")
 
-    req.urlopen = urlopen
-    req.urlretrieve = _no_network
-    req.build_opener = _no_network
+    vars(req).update(urlopen=urlopen, urlretrieve=_no_network, build_opener=_no_network)
     top = types.ModuleType("urllib", "urllib in the simulator")
-    top.request, top.parse, top.error, top.response = req, _parse, _error, _response
+    vars(top).update(request=req, parse=_parse, error=_error, response=_response)
     return top, req
+
+
+__all__ = ["make_modules", "respond", "SimulatedResponse", "REASONS"]

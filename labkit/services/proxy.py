@@ -34,26 +34,53 @@ differs. Semantics (each pinned by ``tests/test_database.py``):
 * **Overhead.** Each statement through the proxy takes ``overhead_s`` longer.
 """
 
+from __future__ import annotations
+
 import itertools
 import math
 import re
 from collections import deque
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import pandas as pd
+import simpy
 
 from .. import bridge, facts
 from ..errors import InvalidParameterValueException
-from .database import DatabaseError, _pct, _steps, _max_in, caller, hold_for_caller, too_many_connections
+from ..records import (
+    OK,
+    PROXY_BORROW_COLUMNS,
+    PROXY_CLIENT_COLUMNS,
+    PROXY_METRIC_COLUMNS,
+    TIMEOUT,
+    BorrowRecord,
+    ClientConnectionRecord,
+    ProxyMetrics,
+)
+from .database import (
+    DatabaseError,
+    DatabaseServer,
+    Result,
+    ServerConnection,
+    caller,
+    hold_for_caller,
+    too_many_connections,
+)
+from .timeseries import max_in, open_steps, percentile
+
+if TYPE_CHECKING:
+    from ..runtime import Activation, ExecutionEnvironment
 
 _PIN = re.compile(r"\s*(SET\s+(?!(?:SESSION\s+|@@session\.)?autocommit\b)|LOCK\s+TABLES?\b|"
                   r"CREATE\s+TEMPORARY\s+TABLE\b|PREPARE\b)", re.IGNORECASE)
 
-CLIENT_COLUMNS = ("client_connection_id", "owner", "holder", "function", "request_id", "opened_s", "closed_s",
-                  "close_reason", "statements", "pinned")
-BORROW_COLUMNS = ("time_s", "wait_ms", "outcome", "client_connection_id", "request_id")
-PROXY_METRIC_COLUMNS = ("time_s", "client_connections", "database_connections", "borrows", "borrow_timeouts",
-                        "borrow_wait_p99_ms")
+# The DataFrame columns (the fields of the record types in labkit.records).
+CLIENT_COLUMNS = PROXY_CLIENT_COLUMNS
+BORROW_COLUMNS = PROXY_BORROW_COLUMNS
 
 
-def borrow_timeout_error():
+def borrow_timeout_error() -> DatabaseError:
     return DatabaseError(facts.RDS_PROXY_BORROW_TIMEOUT_ERROR, facts.RDS_PROXY_BORROW_TIMEOUT_MESSAGE)
 
 
@@ -63,43 +90,48 @@ class ProxyClientConnection:
     __slots__ = ("id", "proxy", "owner", "holder", "environment", "function", "request_id", "opened_s",
                  "closed_s", "close_reason", "statements", "held", "pinned", "autocommit")
 
-    def __init__(self, cid, proxy, owner, holder, environment, function, request_id, opened_s):
+    def __init__(self, cid: int, proxy: DatabaseProxy, owner: str, holder: str | None,
+                 environment: ExecutionEnvironment | None, function: str | None, request_id: str | None,
+                 opened_s: float) -> None:
         self.id, self.proxy, self.owner, self.holder = cid, proxy, owner, holder
         self.environment, self.function, self.request_id, self.opened_s = environment, function, request_id, opened_s
-        self.closed_s = self.close_reason = None
+        self.closed_s: float | None = None
+        self.close_reason: str | None = None
         self.statements = 0
-        self.held = None          # the database connection kept for a transaction or pinned session
+        self.held: ServerConnection | None = None   # the database connection kept for a transaction or pinned session
         self.pinned = False
         self.autocommit = True
 
-    def execute(self, sql, args=None):
+    def execute(self, sql: str, args: Any = None) -> Result:
         return self.proxy.execute(self, sql, args)
 
-    def close(self, reason="close"):
+    def close(self, reason: str = "close") -> None:
         self.proxy.close(self, reason)
 
-    def release(self, time_s, reason):
+    def release(self, time_s: float, reason: str) -> None:
         self.proxy.close(self, reason, time_s=time_s)
 
-    def set_autocommit(self, value):
+    def set_autocommit(self, value: bool) -> None:
         self.autocommit = bool(value)
 
-    def as_dict(self):
-        return {"client_connection_id": self.id, "owner": self.owner, "holder": self.holder,
-                "function": self.function, "request_id": self.request_id, "opened_s": self.opened_s,
-                "closed_s": self.closed_s, "close_reason": self.close_reason, "statements": self.statements,
-                "pinned": self.pinned}
+    def as_record(self) -> ClientConnectionRecord:
+        """The client connection as it stands now, as a row of ``DatabaseProxy.client_connections``."""
+        return ClientConnectionRecord(self.id, self.owner, self.holder, self.function, self.request_id,
+                                      self.opened_s, self.closed_s, self.close_reason, self.statements, self.pinned)
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.as_record()._asdict()
 
 
 class DatabaseProxy:
     """An RDS-Proxy-style endpoint in front of one ``DatabaseServer``."""
 
-    def __init__(self, database, name="proxy", *, host=None,
-                 max_connections_percent=facts.RDS_PROXY_DEFAULT_MAX_CONNECTIONS_PERCENT,
-                 connection_borrow_timeout_s=facts.RDS_PROXY_DEFAULT_BORROW_TIMEOUT_S,
-                 max_client_connections=facts.RDS_PROXY_MAX_CLIENT_CONNECTIONS,
-                 handshake_s=facts.RDS_PROXY_HANDSHAKE_S, overhead_s=facts.RDS_PROXY_OVERHEAD_S, region="us-east-1"):
-        from .database import DatabaseServer
+    def __init__(self, database: DatabaseServer, name: str = "proxy", *, host: str | None = None,
+                 max_connections_percent: int = facts.RDS_PROXY_DEFAULT_MAX_CONNECTIONS_PERCENT,
+                 connection_borrow_timeout_s: float = facts.RDS_PROXY_DEFAULT_BORROW_TIMEOUT_S,
+                 max_client_connections: int = facts.RDS_PROXY_MAX_CLIENT_CONNECTIONS,
+                 handshake_s: float = facts.RDS_PROXY_HANDSHAKE_S, overhead_s: float = facts.RDS_PROXY_OVERHEAD_S,
+                 region: str = "us-east-1") -> None:
         if not isinstance(database, DatabaseServer):
             raise InvalidParameterValueException("TargetGroup", database, "a simulated database (lab.database(...))")
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,62}", name):
@@ -110,17 +142,17 @@ class DatabaseProxy:
                 or not lo <= max_connections_percent <= hi:
             raise InvalidParameterValueException("MaxConnectionsPercent", max_connections_percent,
                                                  f"an integer from {lo} to {hi}")
-        lo, hi = facts.RDS_PROXY_BORROW_TIMEOUT_S_RANGE
+        lo_s, hi_s = facts.RDS_PROXY_BORROW_TIMEOUT_S_RANGE
         if isinstance(connection_borrow_timeout_s, bool) or not isinstance(connection_borrow_timeout_s, (int, float)) \
-                or not lo <= connection_borrow_timeout_s <= hi:
+                or not lo_s <= connection_borrow_timeout_s <= hi_s:
             raise InvalidParameterValueException("ConnectionBorrowTimeout", connection_borrow_timeout_s,
-                                                 f"seconds from {lo} to {hi} (0: wait without limit)")
+                                                 f"seconds from {lo_s} to {hi_s} (0: wait without limit)")
         for pname, v in (("max_client_connections", max_client_connections),):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InvalidParameterValueException(pname, v, "an integer >= 1")
-        for pname, v in (("handshake_s", handshake_s), ("overhead_s", overhead_s)):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf:
-                raise InvalidParameterValueException(pname, v, "a finite number of seconds >= 0")
+        for pname, seconds in (("handshake_s", handshake_s), ("overhead_s", overhead_s)):
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < math.inf:
+                raise InvalidParameterValueException(pname, seconds, "a finite number of seconds >= 0")
         self.name, self.database = name, database
         self.account, self.env = database.account, database.env
         self.host = (host or f"{name}.proxy-c0labkitsim0.{region}.rds.amazonaws.com").lower()
@@ -130,27 +162,28 @@ class DatabaseProxy:
         self.max_client_connections = max_client_connections
         self.handshake_s, self.overhead_s = float(handshake_s), float(overhead_s)
         self._ids = itertools.count(1)
-        self.clients = []            # every ProxyClientConnection
-        self.open_clients = {}
-        self.client_refusals = []    # time_s of refused client connections
-        self.idle = []               # database connections free to borrow (most recently returned last)
-        self.db_conns = []           # database connections the proxy opened
+        self.clients: list[ProxyClientConnection] = []            # every client connection
+        self.open_clients: dict[int, ProxyClientConnection] = {}
+        self.client_refusals: list[float] = []    # time_s of refused client connections
+        self.idle: list[ServerConnection] = []    # database connections free to borrow (most recently returned last)
+        self.db_conns: list[ServerConnection] = []   # database connections the proxy opened
         self._opening = 0
-        self.waiters = deque()       # simpy events of statements waiting to borrow
-        self.borrow_records = []     # tuples in BORROW_COLUMNS order
+        self.waiters: deque[simpy.Event] = deque()   # statements waiting to borrow
+        self.borrow_records: list[BorrowRecord] = []   # one per borrow
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"<simulated RDS Proxy {self.name} -> {self.database.name}: {len(self.open_clients)} clients, "
                 f"{len(self._db_open())}/{self.pool_limit} database connections>")
 
-    def _now(self):
+    def _now(self) -> float:
         return self.env.now if self.env is not None else 0.0
 
-    def _db_open(self):
+    def _db_open(self) -> list[ServerConnection]:
         return [c for c in self.db_conns if c.closed_s is None]
 
     # -- client connections -------------------------------------------------------------------
-    def connect(self, user=None, password=None, database=None):
+    def connect(self, user: str | None = None, password: str | None = None,
+                database: str | None = None) -> ProxyClientConnection:
         act = caller()
         self.database._check_lab(act)
         if act is not None and self.handshake_s > 0:
@@ -174,7 +207,7 @@ class DatabaseProxy:
         hold_for_caller(act, c)
         return c
 
-    def close(self, c, reason="close", time_s=None):
+    def close(self, c: ProxyClientConnection, reason: str = "close", time_s: float | None = None) -> None:
         if c.closed_s is not None:
             return
         c.closed_s = self._now() if time_s is None else time_s
@@ -188,7 +221,7 @@ class DatabaseProxy:
             self._give_back(conn)
 
     # -- statements -----------------------------------------------------------------------------
-    def execute(self, c, sql, args=None):
+    def execute(self, c: ProxyClientConnection, sql: str, args: Any = None) -> Result:
         if c.closed_s is not None:
             raise DatabaseError(facts.MYSQL_CR_SERVER_LOST, "Lost connection to MySQL server during query")
         act = caller()
@@ -210,33 +243,35 @@ class DatabaseProxy:
                 c.held = None
                 self._give_back(conn)
 
-    def _borrow(self, c, act):
+    def _borrow(self, c: ProxyClientConnection, act: Activation | None) -> ServerConnection:
         self.database._catch_up()
         start = self._now()
         rid = getattr(act, "request_id", None)
         if self.idle:
             conn = self.idle.pop()
-            self.borrow_records.append((start, 0.0, "ok", c.id, rid))
+            self.borrow_records.append(BorrowRecord(start, 0.0, OK, c.id, rid))
             return conn
         if len(self._db_open()) + self._opening < self.pool_limit:
             self._opening += 1
+            opened: ServerConnection | None
             try:
-                conn = self.database.connect(self.database.user, self.database.password, owner="proxy",
-                                             holder=self.name)
+                opened = self.database.connect(self.database.user, self.database.password, owner="proxy",
+                                               holder=self.name)
             except DatabaseError as e:
                 if e.errno != facts.MYSQL_ER_CON_COUNT_ERROR:
                     raise
-                conn = None     # the database is full: wait for one of ours to come back
+                opened = None     # the database is full: wait for one of ours to come back
             finally:
                 self._opening -= 1
-            if conn is not None:
-                self.db_conns.append(conn)
-                self.borrow_records.append((start, (self._now() - start) * 1000, "ok", c.id, rid))
-                return conn
+            if opened is not None:
+                self.db_conns.append(opened)
+                self.borrow_records.append(BorrowRecord(start, (self._now() - start) * 1000, OK, c.id, rid))
+                return opened
         if act is None:       # a notebook cell cannot wait for simulated time to pass
-            self.borrow_records.append((start, 0.0, "timeout", c.id, rid))
+            self.borrow_records.append(BorrowRecord(start, 0.0, TIMEOUT, c.id, rid))
             raise borrow_timeout_error()
         env = self.env
+        assert env is not None, "simulated code runs only in a Lab, and a Lab's proxy has its clock"
         waiter = env.event()
         self.waiters.append(waiter)
         timeout = self.connection_borrow_timeout_s
@@ -244,19 +279,19 @@ class DatabaseProxy:
             bridge.wait(env.any_of([waiter, env.timeout(timeout)]) if timeout > 0 else waiter)
         except bridge.Killed:
             if waiter.triggered:
-                self._give_back(waiter.value)
+                self._give_back(cast(ServerConnection, waiter.value))
             else:
                 self.waiters.remove(waiter)
             raise
         wait_ms = (self._now() - start) * 1000
         if waiter.triggered:
-            self.borrow_records.append((start, wait_ms, "ok", c.id, rid))
-            return waiter.value
+            self.borrow_records.append(BorrowRecord(start, wait_ms, OK, c.id, rid))
+            return cast(ServerConnection, waiter.value)
         self.waiters.remove(waiter)
-        self.borrow_records.append((start, wait_ms, "timeout", c.id, rid))
+        self.borrow_records.append(BorrowRecord(start, wait_ms, TIMEOUT, c.id, rid))
         raise borrow_timeout_error()
 
-    def _give_back(self, conn):
+    def _give_back(self, conn: ServerConnection) -> None:
         if conn.closed_s is not None:
             return
         while self.waiters:
@@ -267,57 +302,53 @@ class DatabaseProxy:
         self.idle.append(conn)
 
     # -- inspection ------------------------------------------------------------------------------
-    def counters(self):
+    def counters(self) -> dict[str, Any]:
         self.database._catch_up()
-        waits = [r[1] for r in self.borrow_records if r[2] == "ok"]
-        db_times, db_values = _steps(self.db_conns)
+        waits = [r.wait_ms for r in self.borrow_records if r.outcome == OK]
+        db_steps = open_steps(self.db_conns)
         return {"pool_limit": self.pool_limit,
                 "client_connections_open": len(self.open_clients),
-                "client_connections_peak": max(_steps(self.clients)[1], default=0),
+                "client_connections_peak": max(open_steps(self.clients).values, default=0),
                 "client_connections_opened": len(self.clients),
                 "client_connections_refused": len(self.client_refusals),
                 "database_connections_open": len(self._db_open()),
-                "database_connections_peak": max(db_values, default=0),
+                "database_connections_peak": max(db_steps.values, default=0),
                 "borrows": len(self.borrow_records),
-                "borrow_timeouts": sum(r[2] == "timeout" for r in self.borrow_records),
-                "borrow_wait_p50_ms": _pct(waits, 50), "borrow_wait_p99_ms": _pct(waits, 99),
+                "borrow_timeouts": sum(r.outcome == TIMEOUT for r in self.borrow_records),
+                "borrow_wait_p50_ms": percentile(waits, 50), "borrow_wait_p99_ms": percentile(waits, 99),
                 "pinned_clients": sum(c.pinned for c in self.clients),
                 "waiting_now": sum(not w.triggered for w in self.waiters)}
 
     @property
-    def client_connections(self):
-        import pandas as pd
+    def client_connections(self) -> pd.DataFrame:
         self.database._catch_up()
-        return pd.DataFrame([c.as_dict() for c in self.clients], columns=list(CLIENT_COLUMNS))
+        return pd.DataFrame([c.as_record() for c in self.clients], columns=list(CLIENT_COLUMNS))
 
     @property
-    def borrows(self):
+    def borrows(self) -> pd.DataFrame:
         """One row per borrow (``BORROW_COLUMNS``): when it started, how long it waited (ms),
         ``"ok"`` or ``"timeout"``."""
-        import pandas as pd
         return pd.DataFrame(self.borrow_records, columns=list(BORROW_COLUMNS))
 
-    def metrics(self, period_s=1.0, t0=0.0, t1=None):
+    def metrics(self, period_s: float = 1.0, t0: float = 0.0, t1: float | None = None) -> pd.DataFrame:
         """Per period: client and database connections (maximum), borrows started, borrow
         timeouts, and the p99 borrow wait (ms) of the borrows that succeeded."""
-        import numpy as np
-        import pandas as pd
         self.database._catch_up()
         t1 = self._now() if t1 is None else t1
         n = max(1, int(math.ceil((t1 - t0) / period_s - 1e-9)))
-        ct, cv = _steps(self.clients)
-        dt, dv = _steps(self.db_conns)
-        start = np.array([r[0] for r in self.borrow_records])
-        wait = np.array([r[1] for r in self.borrow_records])
-        ok = np.array([r[2] == "ok" for r in self.borrow_records], dtype=bool)
+        ct, cv = open_steps(self.clients)
+        dt, dv = open_steps(self.db_conns)
+        start = np.array([r.time_s for r in self.borrow_records])
+        wait = np.array([r.wait_ms for r in self.borrow_records])
+        ok = np.array([r.outcome == OK for r in self.borrow_records], dtype=bool)
         rows = []
         for k in range(n):
             a, b = t0 + k * period_s, t0 + (k + 1) * period_s
             inside = (start >= a) & ((start <= b) if k == n - 1 else (start < b)) if len(start) else np.zeros(0, bool)
             w = wait[inside & ok] if len(start) else wait
-            rows.append((a, _max_in(ct, cv, a, b), _max_in(dt, dv, a, b), int(inside.sum()),
-                         int((inside & ~ok).sum()) if len(start) else 0,
-                         float(np.percentile(w, 99)) if len(w) else math.nan))
+            rows.append(ProxyMetrics(a, max_in(ct, cv, a, b), max_in(dt, dv, a, b), int(inside.sum()),
+                                     int((inside & ~ok).sum()) if len(start) else 0,
+                                     float(np.percentile(w, 99)) if len(w) else math.nan))
         return pd.DataFrame(rows, columns=list(PROXY_METRIC_COLUMNS))
 
 

@@ -21,27 +21,54 @@ price list owned by another team). Handlers reach it with plain
   ``records`` keeps one ``CallRecord`` per request.
 """
 
+from __future__ import annotations
+
 import json
 import math
+from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from ..errors import InvalidParameterValueException, SimulationError
 from ..scaling import TokenBucket
 from .base import CallRecord, Clock, Latency, records_frame
+from .http_response import REASONS, respond
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..runtime import Account
+
+Data = dict[str, Any] | Callable[[int], dict[str, Any]]   # the data, or a function of the version number
 
 # labkit defaults, not AWS figures: a small internal HTTP API in the same Region.
 DEFAULT_LATENCY_S = 0.030
 DEFAULT_JITTER_S = 0.0
 
-REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 429: "Too Many Requests"}
+
+class DataVersion(NamedTuple):
+    """One version of a service's data: valid from ``as_of_s``; ``data`` is a dict, or a
+    function of the version number that gives one."""
+
+    as_of_s: float
+    data: Any
+
+
+class VersionedData(NamedTuple):
+    """The data valid at one instant: its version number, since when (``as_of_s``) and the data."""
+
+    version: int
+    as_of_s: float
+    data: Any
 
 
 class ReferenceService:
     """One simulated HTTP service at ``url`` (default ``https://{name}.internal``)."""
 
-    def __init__(self, name, data, *, url=None, latency_s=DEFAULT_LATENCY_S, jitter_s=DEFAULT_JITTER_S,
-                 rps_limit=None, version_every_s=None, account=None, seed=0):
+    def __init__(self, name: str, data: Data, *, url: str | None = None, latency_s: float = DEFAULT_LATENCY_S,
+                 jitter_s: float = DEFAULT_JITTER_S, rps_limit: float | None = None,
+                 version_every_s: float | None = None, account: Account | None = None, seed: int = 0) -> None:
         if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name):
             raise InvalidParameterValueException("name", name, "letters, digits, - and _")
         if not (isinstance(data, dict) or callable(data)):
@@ -66,49 +93,49 @@ class ReferenceService:
         self.rps_limit = rps_limit
         self._bucket = TokenBucket(max(1.0, rps_limit), rps_limit, self.clock.now()) if rps_limit else None
         self.version_every_s = version_every_s
-        self._versions = [(self.clock.now(), data)]   # (as_of_s, data or data(version))
+        self._versions = [DataVersion(self.clock.now(), data)]
         self.calls = 0
         self.refusals = 0
         self.not_found = 0
-        self.records = []
+        self.records: list[CallRecord] = []
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         limit = f", {self.rps_limit:g} requests/s" if self.rps_limit else ""
         return f"<simulated service {self.name} at {self.url}{limit}>"
 
     # -- data versions ---------------------------------------------------------------------------
-    def version_at(self, t):
-        """(version number, as_of seconds, data) valid at simulated time ``t``."""
+    def version_at(self, t: float) -> VersionedData:
+        """The ``VersionedData`` (version number, as_of seconds, data) valid at simulated time ``t``."""
         if self.version_every_s:
-            t0, data = self._versions[0]
-            n = int(math.floor(max(0.0, t - t0) / self.version_every_s + 1e-9))
-            version, as_of = n + 1, t0 + n * self.version_every_s
+            first = self._versions[0]
+            n = int(math.floor(max(0.0, t - first.as_of_s) / self.version_every_s + 1e-9))
+            version, as_of, data = n + 1, first.as_of_s + n * self.version_every_s, first.data
         else:
-            version = max(i for i, (s, _) in enumerate(self._versions) if s <= t or i == 0) + 1
-            as_of, data = self._versions[version - 1]
-        data = self._versions[0][1] if self.version_every_s else data
-        return version, as_of, (data(version) if callable(data) else data)
+            version = max(i for i, v in enumerate(self._versions) if v.as_of_s <= t or i == 0) + 1
+            current = self._versions[version - 1]
+            as_of, data = current.as_of_s, current.data
+        return VersionedData(version, as_of, data(version) if callable(data) else data)
 
-    def publish(self, data):
+    def publish(self, data: Data) -> int:
         """Start a new version of the data now (from a notebook, between runs)."""
         if self.version_every_s:
             raise SimulationError("this service changes version on its own (version_every_s); publish() "
                                   "is for services created without it")
         if not (isinstance(data, dict) or callable(data)):
             raise InvalidParameterValueException("data", type(data).__name__, "a dict or a function version -> dict")
-        self._versions.append((self.clock.now(), data))
+        self._versions.append(DataVersion(self.clock.now(), data))
         return len(self._versions)
 
     @property
-    def version(self):
-        return self.version_at(self.clock.now())[0]
+    def version(self) -> int:
+        return self.version_at(self.clock.now()).version
 
-    def _iso(self, t):
+    def _iso(self, t: float) -> str:
         return datetime.fromtimestamp(self._epoch + t, timezone.utc).isoformat(timespec="milliseconds") \
             .replace("+00:00", "Z")
 
     # -- requests ----------------------------------------------------------------------------------
-    def handle(self, method, path):
+    def handle(self, method: str, path: str) -> tuple[int, dict[str, str], bytes]:
         """Serve one request: spend the latency (in simulated code), then answer at one instant.
         Returns ``(status, headers, body_bytes)``."""
         start = self.clock.now()
@@ -116,6 +143,7 @@ class ReferenceService:
         now = self.clock.now()
         self.calls += 1
         version = None
+        body: dict[str, Any]
         if self._bucket is not None and not self._bucket.take(now):
             self.refusals += 1
             status, body, extra = 429, {"message": "Too Many Requests"}, {"Retry-After": "1"}
@@ -134,27 +162,26 @@ class ReferenceService:
                 self.not_found += 1
                 status, body = 404, {"message": "Not Found"}
         self.records.append(CallRecord(start, now, rid, "http", self.name, method, path or "/", str(status),
-                                       version, _describe))
+                                       version, _describe, seq=self.clock.next_seq()))
         headers = {"Content-Type": "application/json", **extra}
         return status, headers, json.dumps(body).encode()
 
-    def get(self, path="/"):
+    def get(self, path: str = "/") -> Any:
         """GET ``path`` and return the decoded JSON (notebook helper). Non-200 answers raise
         ``urllib.error.HTTPError`` as ``urlopen`` would."""
-        from .fake_urllib import respond
         with respond(self, f"{self.url}/{path.lstrip('/')}", "GET") as r:
             return json.loads(r.read())
 
     # -- inspection --------------------------------------------------------------------------------
-    def counters(self):
+    def counters(self) -> dict[str, int]:
         return {"calls": self.calls, "refusals": self.refusals, "not_found": self.not_found}
 
     @property
-    def calls_frame(self):
+    def calls_frame(self) -> pd.DataFrame:
         return records_frame(self.records)
 
 
-def _describe(rec):
+def _describe(rec: CallRecord) -> str:
     status = int(rec.outcome)
     text = f"{rec.operation} {rec.resource} {rec.target} -> {status} {REASONS.get(status, '')}".rstrip()
     if rec.detail is not None:
@@ -162,4 +189,4 @@ def _describe(rec):
     return text
 
 
-__all__ = ["ReferenceService", "DEFAULT_LATENCY_S"]
+__all__ = ["ReferenceService", "DataVersion", "VersionedData", "DEFAULT_LATENCY_S", "REASONS"]
