@@ -231,6 +231,7 @@ class Account:
         self.init_reports = {}       # request_id -> INIT_REPORT line (failed inits)
         self.runtime_errors = set()  # request ids whose error the platform reports (REPORT Status: error)
         self._env_counter = itertools.count(1)
+        self.call_seq = itertools.count()     # the order of this account's simulated service calls
         self._tmp_root = None
         # import name -> module, for handler code: simulated threads now, simulated services later.
         self.module_overrides = concurrency.module_overrides()

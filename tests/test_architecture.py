@@ -108,7 +108,6 @@ def _cycle(graph):
     return None
 
 
-@pytest.mark.xfail(strict=True, reason="the event-source, service and lesson splits are on their branches")
 def test_the_import_graph_has_no_cycle():
     # A package's __init__ re-exports its modules, so "a.b imports a" is not a cycle of
     # concepts; count an import of a package as an import of the modules it names only.

@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import json
 import random
-import weakref
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -52,11 +51,6 @@ class Latency:
         return self.latency_s
 
 
-# Each Lab's numbering of service calls, shared by every clock of that Lab (the account owns
-# nothing of the services, so the counter is kept here, and goes with the Lab).
-_LAB_COUNTERS: weakref.WeakKeyDictionary[Account, Iterator[int]] = weakref.WeakKeyDictionary()
-
-
 class Clock:
     """Simulated time of one Lab (``account``), or 0 for a service used without a Lab; and the
     Lab's order of service calls: ``next_seq()`` numbers them. Every clock of one Lab shares one
@@ -65,11 +59,7 @@ class Clock:
 
     def __init__(self, account: Account | None = None) -> None:
         self.account = account
-        self._seq: Iterator[int]
-        if account is None:
-            self._seq = itertools.count()
-        else:
-            self._seq = _LAB_COUNTERS.setdefault(account, itertools.count())
+        self._seq: Iterator[int] = itertools.count() if account is None else account.call_seq
 
     def now(self) -> float:
         return self.account.env.now if self.account is not None else 0.0
@@ -94,10 +84,6 @@ class Clock:
         return getattr(act, "request_id", None)
 
 
-# Numbers for records made without ``seq`` (only until every service passes its clock's).
-_UNNUMBERED = itertools.count()
-
-
 class CallRecord:
     """One call to a simulated service, as the service saw it.
 
@@ -116,12 +102,12 @@ class CallRecord:
 
     def __init__(self, start_s: float, time_s: float, request_id: str | None, service: str, resource: str,
                  operation: str, target: Any, outcome: str, detail: Any, fmt: Callable[[CallRecord], str],
-                 seq: int | None = None) -> None:
+                 *, seq: int) -> None:
         self.start_s, self.time_s, self.request_id = start_s, time_s, request_id
         self.service, self.resource, self.operation = service, resource, operation
         self.target, self.outcome, self.detail = target, outcome, detail
         self._fmt = fmt
-        self.seq = next(_UNNUMBERED) if seq is None else seq
+        self.seq = seq
 
     def describe(self) -> str:
         return self._fmt(self)

@@ -98,7 +98,7 @@ class DynamoDBBackend:
     def _record(self, start: float, now: float, rid: str | None, table: str, operation: str, target: Any,
                 outcome: str, params: dict[str, Any], detail: Any) -> None:
         self.records.append(CallRecord(start, now, rid, "dynamodb", table, operation, target, outcome,
-                                       CallDetail(params, detail), _describe))
+                                       CallDetail(params, detail), _describe, seq=self.clock.next_seq()))
 
     @property
     def calls(self) -> pd.DataFrame:
