@@ -1,13 +1,5 @@
-"""Amazon SQS queues (standard and FIFO) and Lambda's SQS event source mapping.
+"""An SQS queue (standard or FIFO): the state of every message, plus an API-shaped surface.
 
-Two layers, as in the rest of labkit: a **queue model** (``SqsQueue``: the
-state of every message) with a thin API-shaped surface (``send_message``,
-``send_message_batch``, ``receive_message``, ``delete_message``), and the
-**event source mapping** (``SqsEventSourceMapping``) that polls the queue and
-invokes a function synchronously (facts sheet, sections 2c and 2e).
-
-The queue
----------
 * A received message is *in flight* (not visible) for the queue's visibility
   timeout (default 30 s, 0-43,200 s). Each receive increments its
   ``ApproximateReceiveCount`` and gives it a new receipt handle. Deleting with
@@ -34,45 +26,6 @@ Each accepted message is registered in a ``Ledger`` under its MessageId
 (messages moved into a simulated dead-letter ``SqsQueue`` under
 ``"<MessageId>@<dlq name>"``) and settles exactly once: ``succeeded``
 (deleted after processing), ``dead_letter_queue`` or ``dropped``.
-
-The event source mapping
-------------------------
-* **Batching**: ``BatchSize`` (default 10; max 10,000 standard, 10 FIFO),
-  ``MaximumBatchingWindowInSeconds`` (0-300, standard only; BatchSize > 10
-  needs a window of at least 1 s) and the 6 MB invoke payload. With a window,
-  the poller keeps gathering for up to that long after the first message.
-* **Scaling (standard)**: 5 concurrent batches at first; each second in which
-  messages wait and every slot is busy adds 300/60 more, up to
-  ``concurrency_cap`` (UNCONFIRMED default 1,250; older docs say 1,000) or
-  ``ScalingConfig.MaximumConcurrency`` (2-1,000). With no backlog it scales
-  back toward 5 (at an UNCONFIRMED rate). labkit assumption: no scale-up in a
-  second with throttled invokes (AWS "backs off" without numbers). AWS also
-  lowers ESM concurrency after function errors, by an undocumented amount:
-  not modelled. FIFO uses the same ramp; its concurrency is also bounded by the number of
-  message groups with messages ready, since each group has at most one batch
-  in flight.
-* **Results**: success deletes the batch. Any error (exception, timeout,
-  runtime error) leaves the whole batch to reappear after the visibility
-  timeout, unless ``report_batch_item_failures`` is on and the function
-  returned ``{"batchItemFailures": [{"itemIdentifier": messageId}, ...]}``:
-  then only those stay. An invalid response (not a JSON object, an empty or
-  unknown ``itemIdentifier``, a bad key) counts as a failure of the whole
-  batch. A throttled invoke is retried with backoff while the messages stay
-  invisible (labkit's poller starts no retry that could outlive the
-  visibility timeout); after that they reappear.
-
-Records: ``esm.batches`` (one row per batch, ``BATCH_COLUMNS``),
-``esm.concurrency()`` (batches in flight and the scaling target over time),
-``queue.metrics(period_s)`` (``ApproximateNumberOfMessagesVisible``,
-``...NotVisible`` and ``ApproximateAgeOfOldestMessage``). ``produce(...)``
-feeds a queue from an open-loop workload; ``queue.when_drained(after=...)``
-tells a driver when nothing is left to settle::
-
-    q = SqsQueue(lab.account, "orders")
-    esm = SqsEventSourceMapping(lab.account, q, fn, batch_size=10)
-    env = lab.account.env
-    producer = env.process(produce(q, lk.workload.poisson(50, 60), random.Random(1)))
-    env.run(until=q.when_drained(after=producer))
 """
 
 import base64
@@ -80,7 +33,6 @@ import bisect
 import hashlib
 import heapq
 import itertools
-import json
 import math
 import random
 import uuid
@@ -89,60 +41,16 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .. import arns, facts
-from ..errors import InvalidParameterValueException
-from ..records import REQUEST_RESPONSE, SUCCESS, THROTTLED
-from .destinations import DestinationQueue
-from .ledger import Ledger
+from ... import arns, facts
+from ...errors import InvalidParameterValueException
+from ..destinations import DestinationQueue
+from ..ledger import Ledger
+from .message import DEAD_LETTERED, DELETED, EXPIRED, INFLIGHT, LIVE, VISIBLE, Message
+from .params import int_param
 
 ACCOUNT_ID = arns.ACCOUNT_ID
 # The SenderId shown in AWS's example SQS event (an IAM user id).
 SENDER_ID = "AIDAIENQZJOLO23YVJ4VO"
-
-# Message states.
-VISIBLE, INFLIGHT, DELETED, DEAD_LETTERED, EXPIRED = "visible", "in_flight", "deleted", "dead_lettered", "expired"
-_LIVE = (VISIBLE, INFLIGHT)
-
-BATCH_COLUMNS = ("batch_id", "function", "queue", "request_id", "attempts", "throttles", "opened_s",
-                 "started_s", "end_s", "size", "payload_bytes", "message_ids", "group_ids",
-                 "receive_counts", "outcome", "error_type", "returned_ids", "deleted", "stale_deletes")
-
-
-def _int_param(parameter, value, lo, hi, unit=""):
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise InvalidParameterValueException(parameter, value, f"an integer from {lo:,} to {hi:,}{unit}")
-    return value
-
-
-class Message:
-    """One message in a queue, with its SQS system attributes."""
-
-    __slots__ = ("message_id", "body", "md5", "group_id", "dedup_id", "seq", "sent_s", "expire_s",
-                 "receive_count", "first_receive_s", "state", "receipt_handle", "visible_at", "token",
-                 "message_attributes", "ledger_key", "settled_s", "settle_order")
-
-    def __init__(self, message_id, body, group_id, dedup_id, seq, sent_s, expire_s, message_attributes,
-                 ledger_key):
-        self.message_id, self.body = message_id, body
-        self.md5 = hashlib.md5(body.encode()).hexdigest()
-        self.group_id, self.dedup_id = group_id, dedup_id
-        self.seq, self.sent_s, self.expire_s = seq, sent_s, expire_s
-        self.receive_count = 0
-        self.first_receive_s = None
-        self.state = VISIBLE
-        self.receipt_handle = None
-        self.visible_at = sent_s
-        self.token = 0                 # bumped each time it becomes visible (lazy heap entries)
-        self.message_attributes = message_attributes
-        self.ledger_key = ledger_key
-        self.settled_s = None
-        self.settle_order = None       # global order of settling, to compare messages settled at one instant
-
-    def __repr__(self):
-        g = f", group={self.group_id}" if self.group_id is not None else ""
-        return f"<Message {self.message_id[:8]} {self.state}, received {self.receive_count}x{g}>"
 
 
 class _Group:
@@ -163,7 +71,7 @@ class RedrivePolicy:
     def __post_init__(self):
         lo, hi = facts.SQS_MAX_RECEIVE_COUNT_RANGE
         object.__setattr__(self, "max_receive_count",
-                           _int_param("RedrivePolicy.maxReceiveCount", self.max_receive_count, lo, hi))
+                           int_param("RedrivePolicy.maxReceiveCount", self.max_receive_count, lo, hi))
         if not isinstance(self.dead_letter_target, (DestinationQueue, SqsQueue)):
             raise InvalidParameterValueException("RedrivePolicy.deadLetterTargetArn", self.dead_letter_target,
                                                  "a DestinationQueue or an SqsQueue")
@@ -184,9 +92,9 @@ class SqsQueue:
             raise InvalidParameterValueException(
                 "QueueName", name, f"a name ending in '{suffix}' exactly when the queue is FIFO")
         self.account, self.env, self.name, self.fifo = account, account.env, name, bool(fifo)
-        self.visibility_timeout_s = _int_param("VisibilityTimeout", visibility_timeout_s,
+        self.visibility_timeout_s = int_param("VisibilityTimeout", visibility_timeout_s,
                                                *facts.SQS_VISIBILITY_TIMEOUT_S_RANGE, " seconds")
-        self.message_retention_s = _int_param("MessageRetentionPeriod", message_retention_s,
+        self.message_retention_s = int_param("MessageRetentionPeriod", message_retention_s,
                                               *facts.SQS_RETENTION_S_RANGE, " seconds")
         if redrive_policy is not None:
             if not isinstance(redrive_policy, RedrivePolicy):
@@ -274,7 +182,7 @@ class SqsQueue:
 
     def receive_message(self, MaxNumberOfMessages=1):  # noqa: N803
         """``ReceiveMessage`` (no long polling): ``{"Messages": [...]}`` with system attributes."""
-        n = _int_param("MaxNumberOfMessages", MaxNumberOfMessages, 1, facts.SQS_SEND_BATCH_MAX_ENTRIES)
+        n = int_param("MaxNumberOfMessages", MaxNumberOfMessages, 1, facts.SQS_SEND_BATCH_MAX_ENTRIES)
         msgs = self.receive(n)
         return {"Messages": [{"MessageId": m.message_id, "ReceiptHandle": m.receipt_handle, "Body": m.body,
                               "MD5OfBody": m.md5, "Attributes": self.system_attributes(m)} for m in msgs]}
@@ -380,7 +288,7 @@ class SqsQueue:
     @staticmethod
     def _clean_head(g):
         msgs = g.messages
-        while msgs and msgs[0].state not in _LIVE:
+        while msgs and msgs[0].state not in LIVE:
             msgs.popleft()
         return bool(msgs)
 
@@ -543,9 +451,9 @@ class SqsQueue:
         if self._next_sweep == t:
             self._next_sweep = None
         now, heap = self.env.now, self._expiry
-        while heap and (heap[0][2].state not in _LIVE or heap[0][0] <= now):
+        while heap and (heap[0][2].state not in LIVE or heap[0][0] <= now):
             _, _, msg = heapq.heappop(heap)
-            if msg.state in _LIVE:
+            if msg.state in LIVE:
                 self._expire(msg, now)
         if heap:
             self._schedule_sweep(heap[0][0])
@@ -581,7 +489,7 @@ class SqsQueue:
     # -- records -------------------------------------------------------------------------
     def _oldest_sent(self):
         heap = self._expiry
-        while heap and heap[0][2].state not in _LIVE:
+        while heap and heap[0][2].state not in LIVE:
             heapq.heappop(heap)
         return heap[0][2].sent_s if heap else math.nan
 
@@ -653,321 +561,3 @@ class SqsQueue:
                          m.receive_count, m.settled_s, state, reason))
         return pd.DataFrame(rows, columns=["message_id", "ledger_key", "group_id", "seq", "body", "sent_s",
                                            "first_receive_s", "receive_count", "settled_s", "state", "reason"])
-
-
-# -- the event source mapping --------------------------------------------------------------
-
-class _Batch:
-    __slots__ = ("id", "messages", "handles", "counts", "records", "bytes", "full", "opened_s")
-
-    def __init__(self, batch_id, opened_s):
-        self.id, self.opened_s = batch_id, opened_s
-        self.messages, self.handles, self.counts, self.records = [], [], [], []
-        self.bytes = len(b'{"Records": []}')
-        self.full = False
-
-
-class SqsEventSourceMapping:
-    """Lambda's pollers for one SQS queue and one function (``CreateEventSourceMapping``)."""
-
-    def __init__(self, account, queue, fn, *, batch_size=facts.SQS_ESM_DEFAULT_BATCH_SIZE,
-                 maximum_batching_window_s=0, maximum_concurrency=None, report_batch_item_failures=False,
-                 concurrency_cap=facts.SQS_ESM_DEFAULT_MAX_CONCURRENCY,
-                 scale_up_per_minute=facts.SQS_ESM_SCALE_UP_PER_MINUTE,
-                 scale_down_per_minute=facts.SQS_ESM_SCALE_DOWN_PER_MINUTE,
-                 throttle_backoff_s=facts.SQS_ESM_THROTTLE_BACKOFF_S):
-        if not isinstance(queue, SqsQueue):
-            raise InvalidParameterValueException("EventSourceArn", queue, "an SqsQueue")
-        if getattr(fn, "account", None) is not account or queue.account is not account:
-            raise InvalidParameterValueException("FunctionName", fn, "a function of the queue's Lab")
-        hi = facts.SQS_ESM_MAX_BATCH_SIZE_FIFO if queue.fifo else facts.SQS_ESM_MAX_BATCH_SIZE_STANDARD
-        kind = "FIFO" if queue.fifo else "standard"
-        self.batch_size = _int_param("BatchSize", batch_size, 1, hi, f" for a {kind} queue")
-        w = _int_param("MaximumBatchingWindowInSeconds", maximum_batching_window_s,
-                       *facts.SQS_ESM_BATCHING_WINDOW_S_RANGE, " seconds")
-        if queue.fifo and w > 0:
-            raise InvalidParameterValueException("MaximumBatchingWindowInSeconds", w,
-                                                 "0 for a FIFO queue (batching windows are for standard queues)")
-        if self.batch_size > facts.SQS_ESM_LARGE_BATCH_THRESHOLD and w < facts.SQS_ESM_LARGE_BATCH_MIN_WINDOW_S:
-            raise InvalidParameterValueException(
-                "MaximumBatchingWindowInSeconds", w,
-                f"at least {facts.SQS_ESM_LARGE_BATCH_MIN_WINDOW_S} s when BatchSize > "
-                f"{facts.SQS_ESM_LARGE_BATCH_THRESHOLD}",
-                f"BatchSize is {self.batch_size}")
-        self.maximum_batching_window_s = float(w)
-        if maximum_concurrency is not None:
-            maximum_concurrency = _int_param("ScalingConfig.MaximumConcurrency", maximum_concurrency,
-                                             *facts.SQS_ESM_MAXIMUM_CONCURRENCY_RANGE)
-        self.maximum_concurrency = maximum_concurrency
-        if not isinstance(report_batch_item_failures, bool):
-            raise InvalidParameterValueException("FunctionResponseTypes", report_batch_item_failures,
-                                                 "True (ReportBatchItemFailures) or False")
-        self.report_batch_item_failures = report_batch_item_failures
-        self.concurrency_cap = _int_param("concurrency_cap", concurrency_cap, 1, 10 ** 6, " (labkit option)")
-        for name, v in (("scale_up_per_minute", scale_up_per_minute), ("scale_down_per_minute", scale_down_per_minute)):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                raise InvalidParameterValueException(name, v, "a number >= 0 (labkit option)")
-        self.scale_up_per_minute, self.scale_down_per_minute = scale_up_per_minute, scale_down_per_minute
-        if (not isinstance(throttle_backoff_s, tuple) or len(throttle_backoff_s) != 2
-                or not 0 < throttle_backoff_s[0] <= throttle_backoff_s[1]):
-            raise InvalidParameterValueException("throttle_backoff_s", throttle_backoff_s,
-                                                 "(first, longest) delays in seconds (labkit option)")
-        self.throttle_backoff_s = throttle_backoff_s
-        vt, ft = queue.visibility_timeout_s, fn.config.timeout_s
-        if ft > vt:
-            raise InvalidParameterValueException(
-                "Timeout", ft, f"at most the queue's VisibilityTimeout ({vt} s)",
-                f"Queue visibility timeout: {vt} seconds is less than Function timeout: {ft} seconds")
-        self.account, self.env, self.queue, self.fn = account, account.env, queue, fn
-        self.uuid = str(uuid.UUID(int=random.Random(f"{account.seed}:esm:{queue.name}:{fn.name}").getrandbits(128),
-                                  version=4))
-        self.ceiling = min(self.concurrency_cap, maximum_concurrency or self.concurrency_cap)
-        self.floor = min(facts.SQS_ESM_INITIAL_CONCURRENCY, self.ceiling)
-        self.target = float(self.floor)
-        self.inflight = 0             # batches being gathered or invoked (pollers busy)
-        self.records = []             # one dict per batch (BATCH_COLUMNS)
-        self.samples = [(self.env.now, 0, self.floor)]   # (time_s, batches in flight, slots)
-        self._batch_counter = itertools.count(1)
-        self._wake = None
-        self._throttled = False       # an invoke was throttled since the last scaling tick
-        self.env.process(self._dispatch())
-        self.env.process(self._scale())
-
-    def __repr__(self):
-        return (f"<SqsEventSourceMapping {self.queue.name} -> {self.fn.name}: batch {self.batch_size}, "
-                f"{self.inflight}/{self.slots} batches in flight>")
-
-    @property
-    def slots(self):
-        """How many batches may be in flight now (the pollers' current concurrency)."""
-        return min(int(self.target + 1e-9), self.ceiling)
-
-    @property
-    def drained(self):
-        return self.queue.unsettled == 0 and self.inflight == 0
-
-    # -- polling -------------------------------------------------------------------------
-    def _poke(self):
-        ev, self._wake = self._wake, None
-        if ev is not None:
-            ev.succeed()
-
-    def _sample(self):
-        row = (self.env.now, self.inflight, self.slots)
-        if self.samples[-1][0] == row[0]:
-            self.samples[-1] = row
-        elif self.samples[-1][1:] != row[1:]:
-            self.samples.append(row)
-
-    def _dispatch(self):
-        env, q = self.env, self.queue
-        while True:
-            if self.inflight < self.slots and q.receivable():
-                yield from self._open_batch()
-                continue
-            if self._wake is None:
-                self._wake = env.event()
-            waits = [self._wake]
-            if self.inflight < self.slots:
-                waits.append(q.wait_receivable())
-            yield env.any_of(waits)
-
-    def _open_batch(self):
-        env, q = self.env, self.queue
-        batch = _Batch(f"{q.name}:batch-{next(self._batch_counter)}", env.now)
-        self.inflight += 1
-        self._sample()
-        self._fill(batch)
-        if self.maximum_batching_window_s > 0 and batch.messages:
-            deadline = env.now + self.maximum_batching_window_s
-            while not batch.full and env.now < deadline:
-                yield q.wait_receivable() | env.timeout(deadline - env.now)
-                self._fill(batch)
-        if not batch.messages:   # everything seen had expired or moved to the dead-letter queue
-            self.inflight -= 1
-            self._sample()
-            return
-        env.process(self._run_batch(batch))
-
-    def _fill(self, batch):
-        q = self.queue
-        limit = facts.SYNC_PAYLOAD_LIMIT_BYTES
-
-        def fits(msg):
-            # Size the record as Lambda would send it (receive count and handle as after this receive).
-            rec = q.lambda_record(msg)
-            rec["receiptHandle"] = "x" * 68
-            rec["attributes"]["ApproximateReceiveCount"] = str(msg.receive_count + 1)
-            size = len(json.dumps(rec).encode()) + 2
-            if batch.bytes + size > limit:
-                batch.full = True
-                return False
-            batch.bytes += size
-            return True
-
-        room = self.batch_size - len(batch.messages)
-        if room <= 0:
-            batch.full = True
-            return
-        for msg in q.receive(room, fits):
-            batch.messages.append(msg)
-            batch.handles.append(msg.receipt_handle)
-            batch.counts.append(msg.receive_count)
-            batch.records.append(q.lambda_record(msg))
-        if len(batch.messages) >= self.batch_size:
-            batch.full = True
-
-    # -- one batch ----------------------------------------------------------------------
-    def _run_batch(self, batch):
-        env, acct, fn, q = self.env, self.account, self.fn, self.queue
-        event = {"Records": batch.records}
-        deadline = min(m.visible_at for m in batch.messages)
-        lo, hi = self.throttle_backoff_s
-        backoff = lo
-        attempts = throttles = 0
-        first_start = None
-        while True:
-            attempts += 1
-            row = yield from acct.invoke_once(fn, event, batch.id, attempts, None, REQUEST_RESPONSE)
-            if first_start is None and row.outcome != THROTTLED:
-                first_start = row.start_s     # the invocation's start (a cold start's init included)
-            if row.outcome != THROTTLED:
-                break
-            throttles += 1
-            self._throttled = True
-            delay, backoff = min(backoff, hi), min(backoff * 2, hi)
-            # Retry only while the messages would stay hidden for a whole invocation.
-            if env.now + delay + fn.config.timeout_s > deadline:
-                break
-            yield env.timeout(delay)
-        outcome, error_type = row.outcome, row.error_type
-        ids = [m.message_id for m in batch.messages]
-        returned = list(ids)
-        if outcome == SUCCESS:
-            if self.report_batch_item_failures:
-                failed = _batch_item_failures(row.response, set(ids))
-                if failed is None:
-                    outcome, error_type = "invalid_response", "InvalidBatchItemFailures"
-                else:
-                    returned = [i for i in ids if i in failed]
-                    if returned:
-                        outcome = "partial"
-            else:
-                returned = []
-        keep = set(returned)
-        deleted = stale = 0
-        for msg, handle in zip(batch.messages, batch.handles):
-            if msg.message_id in keep:
-                continue
-            if q.delete(msg, handle):
-                deleted += 1
-            elif msg.state in _LIVE:
-                stale += 1      # received again meanwhile (visibility ran out): this handle is stale
-        self.records.append(dict(
-            batch_id=batch.id, function=fn.name, queue=q.name, request_id=row.request_id, attempts=attempts,
-            throttles=throttles, opened_s=batch.opened_s, started_s=first_start, end_s=env.now,
-            size=len(ids), payload_bytes=batch.bytes, message_ids=tuple(ids),
-            group_ids=tuple(m.group_id for m in batch.messages),
-            receive_counts=tuple(batch.counts),
-            outcome=outcome, error_type=error_type, returned_ids=tuple(returned), deleted=deleted,
-            stale_deletes=stale))
-        self.inflight -= 1
-        self._sample()
-        self._poke()
-
-    # -- scaling -------------------------------------------------------------------------
-    def _scale(self):
-        env, q = self.env, self.queue
-        up = self.scale_up_per_minute / 60.0
-        down = self.scale_down_per_minute / 60.0
-        while True:
-            if self.inflight == 0 and self.target <= self.floor and not q.receivable():
-                self._throttled = False
-                yield q.wait_receivable()      # idle: no ticking, so a drained simulation can end
-                continue
-            yield env.timeout(1.0)
-            backlog = q.receivable()
-            if backlog and self.inflight >= self.slots and not self._throttled:
-                if self.target < self.ceiling:
-                    self.target = min(float(self.ceiling), self.target + up)
-                    self._sample()
-                    self._poke()
-            elif not backlog and self.target > self.floor:
-                self.target = max(float(self.floor), self.target - down)
-                self._sample()
-            self._throttled = False
-
-    # -- records -------------------------------------------------------------------------
-    @property
-    def batches(self):
-        """One row per batch (``BATCH_COLUMNS``), in the order the batches finished
-        (a property, as on the Kinesis mapping)."""
-        return pd.DataFrame(self.records, columns=list(BATCH_COLUMNS))
-
-    def processing_starts(self):
-        """``{message_id: start of the batch that processed it}`` (the successful batch;
-        messages never processed are absent)."""
-        b = self.batches
-        starts = {}
-        for ids, t, outcome in zip(b["message_ids"], b["started_s"], b["outcome"]):
-            if outcome == "success":
-                for m in ids:
-                    starts[m] = t
-        return starts
-
-    def concurrency(self):
-        """Batches in flight and the pollers' slots, as a step function over time."""
-        return pd.DataFrame(self.samples, columns=["time_s", "batches", "slots"])
-
-
-def _batch_item_failures(response, ids):
-    """The message ids a ReportBatchItemFailures response returns, or None when it is invalid."""
-    if response is None:
-        return set()
-    if not isinstance(response, dict):
-        return None
-    items = response.get("batchItemFailures")
-    if items is None:
-        return set()
-    if not isinstance(items, list):
-        return None
-    out = set()
-    for item in items:
-        if not isinstance(item, dict) or set(item) != {"itemIdentifier"}:
-            return None
-        v = item["itemIdentifier"]
-        if not isinstance(v, str) or v not in ids:
-            return None
-        out.add(v)
-    return out
-
-
-# -- producers ------------------------------------------------------------------------------
-
-def produce(queue, workload, rng, *, group_id=None, deduplication_id=None):
-    """Generator for a simpy process: send ``workload``'s events to ``queue`` at their offsets.
-
-    Offsets count from when the process starts. A payload that is not a string is
-    sent as its JSON text. ``group_id`` (FIFO) is a string or a function of the
-    payload; ``deduplication_id`` a function of ``(i, payload)`` (default: a
-    fresh id per message, unless the queue deduplicates by content). Returns the
-    MessageIds, one per send (a deduplicated send repeats the first id).
-    """
-    env = queue.env
-    t0 = env.now
-    sent = []
-    for i, (offset, payload) in enumerate(workload.events(rng)):
-        delay = t0 + offset - env.now
-        if delay > 0:
-            yield env.timeout(delay)
-        body = payload if isinstance(payload, str) else json.dumps(payload)
-        kw = {}
-        if group_id is not None:
-            kw["MessageGroupId"] = group_id(payload) if callable(group_id) else group_id
-        if queue.fifo:
-            if deduplication_id is not None:
-                kw["MessageDeduplicationId"] = deduplication_id(i, payload)
-            elif not queue.content_based_deduplication:
-                kw["MessageDeduplicationId"] = f"labkit-{next(queue._auto_dedup)}"
-        sent.append(queue.send_message(body, **kw)["MessageId"])
-    return sent
