@@ -37,14 +37,22 @@ import pandas as pd
 
 from ... import facts
 from ...errors import InvalidParameterValueException
-from ...records import REQUEST_RESPONSE, SUCCESS, THROTTLED
+from ...records import (
+    INVALID_RESPONSE,
+    PARTIAL,
+    REQUEST_RESPONSE,
+    SQS_BATCH_COLUMNS,
+    SQS_POLLER_COLUMNS,
+    SUCCESS,
+    THROTTLED,
+    SqsBatchRecord,
+    SqsPollerSample,
+)
 from .message import LIVE
 from .params import int_param
 from .queue import SqsQueue
 
-BATCH_COLUMNS = ("batch_id", "function", "queue", "request_id", "attempts", "throttles", "opened_s",
-                 "started_s", "end_s", "size", "payload_bytes", "message_ids", "group_ids",
-                 "receive_counts", "outcome", "error_type", "returned_ids", "deleted", "stale_deletes")
+BATCH_COLUMNS = SQS_BATCH_COLUMNS     # the columns of ``esm.batches`` (the name this module always had)
 
 
 class _Batch:
@@ -98,8 +106,9 @@ class SqsEventSourceMapping:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
                 raise InvalidParameterValueException(name, v, "a number >= 0 (labkit option)")
         self.scale_up_per_minute, self.scale_down_per_minute = scale_up_per_minute, scale_down_per_minute
-        if (not isinstance(throttle_backoff_s, tuple) or len(throttle_backoff_s) != 2
-                or not 0 < throttle_backoff_s[0] <= throttle_backoff_s[1]):
+        pair = isinstance(throttle_backoff_s, tuple) and len(throttle_backoff_s) == 2
+        first_s, longest_s = throttle_backoff_s if pair else (0, 0)
+        if not 0 < first_s <= longest_s:
             raise InvalidParameterValueException("throttle_backoff_s", throttle_backoff_s,
                                                  "(first, longest) delays in seconds (labkit option)")
         self.throttle_backoff_s = throttle_backoff_s
@@ -115,8 +124,8 @@ class SqsEventSourceMapping:
         self.floor = min(facts.SQS_ESM_INITIAL_CONCURRENCY, self.ceiling)
         self.target = float(self.floor)
         self.inflight = 0             # batches being gathered or invoked (pollers busy)
-        self.records = []             # one dict per batch (BATCH_COLUMNS)
-        self.samples = [(self.env.now, 0, self.floor)]   # (time_s, batches in flight, slots)
+        self.records: list[SqsBatchRecord] = []     # one per batch, in the order they finished
+        self.samples = [SqsPollerSample(self.env.now, 0, self.floor)]   # every change of batches or slots
         self._batch_counter = itertools.count(1)
         self._wake = None
         self._throttled = False       # an invoke was throttled since the last scaling tick
@@ -143,11 +152,12 @@ class SqsEventSourceMapping:
             ev.succeed()
 
     def _sample(self):
-        row = (self.env.now, self.inflight, self.slots)
-        if self.samples[-1][0] == row[0]:
-            self.samples[-1] = row
-        elif self.samples[-1][1:] != row[1:]:
-            self.samples.append(row)
+        now, inflight, slots = self.env.now, self.inflight, self.slots
+        last = self.samples[-1]
+        if last.time_s == now:
+            self.samples[-1] = SqsPollerSample(now, inflight, slots)
+        elif last.batches != inflight or last.slots != slots:
+            self.samples.append(SqsPollerSample(now, inflight, slots))
 
     def _dispatch(self):
         env, q = self.env, self.queue
@@ -237,23 +247,23 @@ class SqsEventSourceMapping:
             if self.report_batch_item_failures:
                 failed = _batch_item_failures(row.response, set(ids))
                 if failed is None:
-                    outcome, error_type = "invalid_response", "InvalidBatchItemFailures"
+                    outcome, error_type = INVALID_RESPONSE, "InvalidBatchItemFailures"
                 else:
                     returned = [i for i in ids if i in failed]
                     if returned:
-                        outcome = "partial"
+                        outcome = PARTIAL
             else:
                 returned = []
         keep = set(returned)
         deleted = stale = 0
-        for msg, handle in zip(batch.messages, batch.handles):
+        for msg, handle in zip(batch.messages, batch.handles, strict=True):
             if msg.message_id in keep:
                 continue
             if q.delete(msg, handle):
                 deleted += 1
             elif msg.state in LIVE:
                 stale += 1      # received again meanwhile (visibility ran out): this handle is stale
-        self.records.append(dict(
+        self.records.append(SqsBatchRecord(
             batch_id=batch.id, function=fn.name, queue=q.name, request_id=row.request_id, attempts=attempts,
             throttles=throttles, opened_s=batch.opened_s, started_s=first_start, end_s=env.now,
             size=len(ids), payload_bytes=batch.bytes, message_ids=tuple(ids),
@@ -292,22 +302,22 @@ class SqsEventSourceMapping:
     def batches(self):
         """One row per batch (``BATCH_COLUMNS``), in the order the batches finished
         (a property, as on the Kinesis mapping)."""
-        return pd.DataFrame(self.records, columns=list(BATCH_COLUMNS))
+        return pd.DataFrame(self.records, columns=SQS_BATCH_COLUMNS)
 
     def processing_starts(self):
         """``{message_id: start of the batch that processed it}`` (the successful batch;
         messages never processed are absent)."""
         b = self.batches
         starts = {}
-        for ids, t, outcome in zip(b["message_ids"], b["started_s"], b["outcome"]):
-            if outcome == "success":
+        for ids, t, outcome in zip(b["message_ids"], b["started_s"], b["outcome"], strict=True):
+            if outcome == SUCCESS:
                 for m in ids:
                     starts[m] = t
         return starts
 
     def concurrency(self):
         """Batches in flight and the pollers' slots, as a step function over time."""
-        return pd.DataFrame(self.samples, columns=["time_s", "batches", "slots"])
+        return pd.DataFrame(self.samples, columns=SQS_POLLER_COLUMNS)
 
 
 def _batch_item_failures(response, ids):

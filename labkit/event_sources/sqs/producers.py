@@ -27,6 +27,6 @@ def produce(queue, workload, rng, *, group_id=None, deduplication_id=None):
             if deduplication_id is not None:
                 kw["MessageDeduplicationId"] = deduplication_id(i, payload)
             elif not queue.content_based_deduplication:
-                kw["MessageDeduplicationId"] = f"labkit-{next(queue._auto_dedup)}"
+                kw["MessageDeduplicationId"] = queue.auto_deduplication_id()
         sent.append(queue.send_message(body, **kw)["MessageId"])
     return sent

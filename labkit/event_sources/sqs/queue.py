@@ -38,11 +38,25 @@ import random
 import uuid
 from collections import deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import pandas as pd
 
 from ... import arns, facts
 from ...errors import InvalidParameterValueException
+from ...records import (
+    DEAD_LETTER_QUEUE,
+    DROPPED,
+    MAX_RECEIVE_COUNT_EXCEEDED,
+    RETENTION_EXPIRED,
+    SQS_MESSAGE_COLUMNS,
+    SQS_QUEUE_HISTORY_COLUMNS,
+    SQS_QUEUE_METRIC_COLUMNS,
+    SUCCEEDED,
+    SqsMessageState,
+    SqsQueueMetrics,
+    SqsQueueSample,
+)
 from ..destinations import DestinationQueue
 from ..ledger import Ledger
 from .message import DEAD_LETTERED, DELETED, EXPIRED, INFLIGHT, LIVE, VISIBLE, Message
@@ -51,6 +65,46 @@ from .params import int_param
 ACCOUNT_ID = arns.ACCOUNT_ID
 # The SenderId shown in AWS's example SQS event (an IAM user id).
 SENDER_ID = "AIDAIENQZJOLO23YVJ4VO"
+
+_new = tuple.__new__     # builds a NamedTuple without its Python-level __new__ (hot paths)
+
+
+# Heap and index entries (compared as tuples: the first fields decide the order).
+class _Visible(NamedTuple):
+    """A standard queue's receive order: stale once the message's ``token`` has moved on."""
+
+    seq: int
+    token: int
+    message: Message
+
+
+class _Ready(NamedTuple):
+    """A FIFO group that may have a message to hand out, ordered by its head's sequence."""
+
+    seq: int
+    group_id: str
+
+
+class _Expiry(NamedTuple):
+    """When a message's retention ends."""
+
+    expire_s: float
+    seq: int
+    message: Message
+
+
+class _FirstSend(NamedTuple):
+    """The send a FIFO deduplication id refers to: when, and as which MessageId."""
+
+    sent_s: float
+    message_id: str
+
+
+class _DedupSent(NamedTuple):
+    """When a deduplication id was sent (it is forgotten one deduplication interval later)."""
+
+    sent_s: float
+    dedup_id: str
 
 
 class _Group:
@@ -120,16 +174,16 @@ class SqsQueue:
         self.deduplicated = 0       # sends suppressed by FIFO deduplication
         self.n_visible = self.n_inflight = 0
         self.unsettled = 0
-        self._visible = []          # standard: heap of (seq, token, Message)
+        self._visible: list[_Visible] = []      # standard: receive order
         self._groups = {}           # FIFO: MessageGroupId -> _Group
-        self._ready = []            # FIFO: heap of (seq, group id) of groups that may have a batch
-        self._expiry = []           # heap of (expire_s, seq, Message)
+        self._ready: list[_Ready] = []          # FIFO: groups that may have a batch
+        self._expiry: list[_Expiry] = []        # retention order
         self._next_sweep = None
-        self._dedup = {}            # deduplication id -> (sent_s, MessageId)
-        self._dedup_order = deque()
+        self._dedup: dict[str, _FirstSend] = {}         # deduplication id -> its first send
+        self._dedup_order: deque[_DedupSent] = deque()  # oldest first
         self._changed = None        # event triggered when messages may have become receivable
         self._drain_waiters = []
-        self.samples = [(self.env.now, 0, 0, math.nan)]   # (time_s, visible, not visible, oldest sent_s)
+        self.samples = [SqsQueueSample(self.env.now, 0, 0, math.nan)]   # every change of the counts
 
     def __repr__(self):
         kind = "FIFO" if self.fifo else "standard"
@@ -148,12 +202,12 @@ class SqsQueue:
             seen = self._dedup.get(dedup)
             if seen is not None:
                 self.deduplicated += 1
-                original = self.messages[seen[1]]
+                original = self.messages[seen.message_id]
                 return self._send_result(original)
         msg = self._new_message(self._new_id(), body, group, dedup, now, attrs, None)
         if self.fifo:
-            self._dedup[dedup] = (now, msg.message_id)
-            self._dedup_order.append((now, dedup))
+            self._dedup[dedup] = _FirstSend(now, msg.message_id)
+            self._dedup_order.append(_DedupSent(now, dedup))
         return self._send_result(msg)
 
     def send_message_batch(self, Entries):  # noqa: N803
@@ -229,10 +283,16 @@ class SqsQueue:
     def _forget_old_dedup_ids(self, now):
         horizon = now - facts.SQS_FIFO_DEDUPLICATION_INTERVAL_S
         order = self._dedup_order
-        while order and order[0][0] <= horizon:
-            t, d = order.popleft()
-            if self._dedup.get(d, (None,))[0] == t:
-                del self._dedup[d]
+        while order and order[0].sent_s <= horizon:
+            old = order.popleft()
+            seen = self._dedup.get(old.dedup_id)
+            if seen is not None and seen.sent_s == old.sent_s:
+                del self._dedup[old.dedup_id]
+
+    def auto_deduplication_id(self):
+        """A fresh ``MessageDeduplicationId`` (``labkit-1``, ``labkit-2``, ...) for a producer that sends
+        to a FIFO queue without content-based deduplication and has no ids of its own."""
+        return f"labkit-{next(self._auto_dedup)}"
 
     def _new_id(self):
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -259,10 +319,10 @@ class SqsQueue:
                 g = self._groups[group] = _Group()
             g.messages.append(msg)
             if g.inflight == 0:
-                heapq.heappush(self._ready, (seq, group))
+                heapq.heappush(self._ready, _new(_Ready, (seq, group)))
         else:
-            heapq.heappush(self._visible, (seq, msg.token, msg))
-        heapq.heappush(self._expiry, (msg.expire_s, seq, msg))
+            heapq.heappush(self._visible, _new(_Visible, (seq, msg.token, msg)))
+        heapq.heappush(self._expiry, _new(_Expiry, (msg.expire_s, seq, msg)))
         self._schedule_sweep(msg.expire_s)
         self._notify()
         self._sample()
@@ -279,7 +339,7 @@ class SqsQueue:
             return self.n_visible > 0
         ready, groups = self._ready, self._groups
         while ready:
-            g = groups[ready[0][1]]
+            g = groups[ready[0].group_id]
             if g.inflight == 0 and self._clean_head(g):
                 return True
             heapq.heappop(ready)
@@ -303,7 +363,7 @@ class SqsQueue:
         now = self.env.now
         if self.fifo:
             while not out and self.receivable():
-                _, gid = heapq.heappop(self._ready)
+                gid = heapq.heappop(self._ready).group_id
                 for msg in list(self._groups[gid].messages):
                     if len(out) >= max_messages:
                         break
@@ -315,7 +375,7 @@ class SqsQueue:
                     out.append(msg)
                 g = self._groups[gid]
                 if g.inflight == 0 and self._clean_head(g):   # nothing taken (refused): stays ready
-                    heapq.heappush(self._ready, (g.messages[0].seq, gid))
+                    heapq.heappush(self._ready, _new(_Ready, (g.messages[0].seq, gid)))
                     break
         else:
             heap = self._visible
@@ -379,12 +439,12 @@ class SqsQueue:
         if self.fifo:
             self._leave_flight(self._groups[msg.group_id])
         else:
-            heapq.heappush(self._visible, (msg.seq, msg.token, msg))
+            heapq.heappush(self._visible, _new(_Visible, (msg.seq, msg.token, msg)))
 
     def _leave_flight(self, g):
         g.inflight -= 1
         if g.inflight == 0 and self._clean_head(g):
-            heapq.heappush(self._ready, (g.messages[0].seq, g.messages[0].group_id))
+            heapq.heappush(self._ready, _new(_Ready, (g.messages[0].seq, g.messages[0].group_id)))
             self._notify()
 
     def delete(self, msg, receipt_handle):
@@ -392,7 +452,7 @@ class SqsQueue:
         if msg.state != INFLIGHT or msg.receipt_handle != receipt_handle:
             return False
         self._leave(msg, DELETED)
-        self._settle(msg, "succeeded", None)
+        self._settle(msg, SUCCEEDED, None)
         self._sample()
         return True
 
@@ -409,7 +469,7 @@ class SqsQueue:
             if self.fifo:
                 g = self._groups[msg.group_id]
                 if g.inflight == 0 and self._clean_head(g):   # the group's next message may be ready now
-                    heapq.heappush(self._ready, (g.messages[0].seq, msg.group_id))
+                    heapq.heappush(self._ready, _new(_Ready, (g.messages[0].seq, msg.group_id)))
 
     def _dead_letter(self, msg, now):
         self._leave(msg, DEAD_LETTERED)
@@ -422,12 +482,12 @@ class SqsQueue:
             if msg.group_id is not None:
                 attrs["MessageGroupId"] = msg.group_id
             target.send(now, msg.body, attrs)
-        self._settle(msg, "dead_letter_queue", "MaxReceiveCountExceeded")
+        self._settle(msg, DEAD_LETTER_QUEUE, MAX_RECEIVE_COUNT_EXCEEDED)
         self._sample()
 
     def _expire(self, msg, now):
         self._leave(msg, EXPIRED)
-        self._settle(msg, "dropped", "RetentionExpired")
+        self._settle(msg, DROPPED, RETENTION_EXPIRED)
         self._sample()
 
     def _settle(self, msg, state, reason):
@@ -451,12 +511,12 @@ class SqsQueue:
         if self._next_sweep == t:
             self._next_sweep = None
         now, heap = self.env.now, self._expiry
-        while heap and (heap[0][2].state not in LIVE or heap[0][0] <= now):
-            _, _, msg = heapq.heappop(heap)
+        while heap and (heap[0].message.state not in LIVE or heap[0].expire_s <= now):
+            msg = heapq.heappop(heap).message
             if msg.state in LIVE:
                 self._expire(msg, now)
         if heap:
-            self._schedule_sweep(heap[0][0])
+            self._schedule_sweep(heap[0].expire_s)
 
     # -- signals -------------------------------------------------------------------------
     def wait_receivable(self):
@@ -489,13 +549,14 @@ class SqsQueue:
     # -- records -------------------------------------------------------------------------
     def _oldest_sent(self):
         heap = self._expiry
-        while heap and heap[0][2].state not in LIVE:
+        while heap and heap[0].message.state not in LIVE:
             heapq.heappop(heap)
-        return heap[0][2].sent_s if heap else math.nan
+        return heap[0].message.sent_s if heap else math.nan
 
     def _sample(self):
-        row = (self.env.now, self.n_visible, self.n_inflight, self._oldest_sent())
-        if self.samples[-1][0] == row[0]:
+        now = self.env.now
+        row = _new(SqsQueueSample, (now, self.n_visible, self.n_inflight, self._oldest_sent()))
+        if self.samples[-1].time_s == now:
             self.samples[-1] = row
         else:
             self.samples.append(row)
@@ -530,34 +591,30 @@ class SqsQueue:
 
     def history(self):
         """Every change of the queue's counts: time_s, visible, not_visible, oldest_sent_s."""
-        return pd.DataFrame(self.samples, columns=["time_s", "visible", "not_visible", "oldest_sent_s"])
+        return pd.DataFrame(self.samples, columns=SQS_QUEUE_HISTORY_COLUMNS)
 
     def metrics(self, period_s=1.0, t0=None, t1=None):
         """The SQS CloudWatch metrics sampled every ``period_s`` from ``t0`` to ``t1`` (default: now)."""
         if not isinstance(period_s, (int, float)) or period_s <= 0:
             raise InvalidParameterValueException("period_s", period_s, "a number of seconds > 0")
-        t0 = self.samples[0][0] if t0 is None else t0
+        samples = self.samples
+        t0 = samples[0].time_s if t0 is None else t0
         t1 = self.env.now if t1 is None else t1
-        times = [s[0] for s in self.samples]
+        times = [s.time_s for s in samples]
         rows = []
         n = int(math.floor((t1 - t0) / period_s + 1e-9))
         for k in range(n + 1):
             t = t0 + k * period_s
-            i = bisect.bisect_right(times, t) - 1
-            _, vis, inv, oldest = self.samples[max(i, 0)]
+            s = samples[max(bisect.bisect_right(times, t) - 1, 0)]
+            oldest = s.oldest_sent_s
             age = 0.0 if math.isnan(oldest) else t - oldest
-            rows.append((t, vis, inv, age))
-        return pd.DataFrame(rows, columns=["time_s", "ApproximateNumberOfMessagesVisible",
-                                           "ApproximateNumberOfMessagesNotVisible",
-                                           "ApproximateAgeOfOldestMessage"])
+            rows.append(SqsQueueMetrics(t, s.visible, s.not_visible, age))
+        return pd.DataFrame(rows, columns=SQS_QUEUE_METRIC_COLUMNS)
 
     def states(self):
         """One row per accepted message: ids, group, times, receive count, final state."""
-        rows = []
-        for key, m in self.messages.items():
-            entry = self.ledger.states[key]
-            state, reason = entry.state, entry.reason
-            rows.append((m.message_id, key, m.group_id, m.seq, m.body, m.sent_s, m.first_receive_s,
-                         m.receive_count, m.settled_s, state, reason))
-        return pd.DataFrame(rows, columns=["message_id", "ledger_key", "group_id", "seq", "body", "sent_s",
-                                           "first_receive_s", "receive_count", "settled_s", "state", "reason"])
+        states = self.ledger.states
+        rows = [SqsMessageState(m.message_id, key, m.group_id, m.seq, m.body, m.sent_s, m.first_receive_s,
+                                m.receive_count, m.settled_s, states[key].state, states[key].reason)
+                for key, m in self.messages.items()]
+        return pd.DataFrame(rows, columns=SQS_MESSAGE_COLUMNS)
