@@ -27,9 +27,10 @@ from .config import STARTING_POSITIONS, KinesisMappingConfig
 from .errors import ACCOUNT_ID, ProvisionedThroughputExceededException
 from .mapping import BATCH_COLUMNS, ITERATOR_AGE_COLUMNS, KinesisEventSourceMapping
 from .producers import producer
-from .shard import HASH_KEY_SPACE, KinesisRecord, Shard, even_hash_ranges, hash_key
+from .shard import HASH_KEY_SPACE, HashKeyRange, KinesisRecord, Shard, even_hash_ranges, hash_key
 from .stream import PUT_COLUMNS, RECORD_COLUMNS, KinesisStream
 
 __all__ = ["ACCOUNT_ID", "BATCH_COLUMNS", "HASH_KEY_SPACE", "ITERATOR_AGE_COLUMNS", "PUT_COLUMNS", "RECORD_COLUMNS",
-           "STARTING_POSITIONS", "KinesisEventSourceMapping", "KinesisMappingConfig", "KinesisRecord", "KinesisStream",
-           "ProvisionedThroughputExceededException", "Shard", "even_hash_ranges", "hash_key", "producer"]
+           "STARTING_POSITIONS", "HashKeyRange", "KinesisEventSourceMapping", "KinesisMappingConfig", "KinesisRecord",
+           "KinesisStream", "ProvisionedThroughputExceededException", "Shard", "even_hash_ranges", "hash_key",
+           "producer"]

@@ -41,10 +41,9 @@ class KinesisMappingConfig:
         if self.starting_position not in STARTING_POSITIONS:
             raise InvalidParameterValueException("StartingPosition", self.starting_position,
                                                  f"one of {STARTING_POSITIONS} (labkit supports these)")
-        check_int("MaximumRetryAttempts", self.maximum_retry_attempts,
-                   *facts.KINESIS_ESM_MAX_RETRY_ATTEMPTS_RANGE,
-                   allowed="-1 (retry until the records expire) or an integer from 0 to "
-                           f"{facts.KINESIS_ESM_MAX_RETRY_ATTEMPTS_RANGE[1]:,}")
+        lo, hi = facts.KINESIS_ESM_MAX_RETRY_ATTEMPTS_RANGE
+        check_int("MaximumRetryAttempts", self.maximum_retry_attempts, lo, hi,
+                  allowed=f"-1 (retry until the records expire) or an integer from 0 to {hi:,}")
         lo, hi = facts.KINESIS_ESM_MAX_RECORD_AGE_S_RANGE
         check_int("MaximumRecordAgeInSeconds", self.maximum_record_age_s, lo, hi, also=-1,
                    allowed=f"-1 (no limit) or an integer from {lo:,} to {hi:,}")
@@ -57,7 +56,8 @@ class KinesisMappingConfig:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
             raise InvalidParameterValueException("retry_delay_s", v, "a number of seconds > 0 (labkit option)")
         b = self.throttle_backoff_s
-        if not (isinstance(b, tuple) and len(b) == 2 and all(isinstance(x, (int, float)) for x in b)
-                and 0 < b[0] <= b[1] < math.inf):
+        pair = isinstance(b, tuple) and len(b) == 2 and all(isinstance(x, (int, float)) for x in b)
+        first_s, max_s = b if pair else (0, 0)
+        if not 0 < first_s <= max_s < math.inf:
             raise InvalidParameterValueException("throttle_backoff_s", b,
                                                  "(first_s, max_s) with 0 < first_s <= max_s (labkit option)")

@@ -41,12 +41,26 @@ import pandas as pd
 
 from ... import facts
 from ...errors import SimulationError
-from ...records import REQUEST_RESPONSE, SUCCESS, THROTTLED
+from ...records import (
+    DROPPED,
+    FAILURE_DESTINATION,
+    INVALID_RESPONSE,
+    ITERATOR_AGE_COLUMNS,
+    KINESIS_BATCH_COLUMNS,
+    PARTIAL,
+    RECORD_AGE_EXCEEDED,
+    REQUEST_RESPONSE,
+    RETENTION_EXPIRED,
+    RETRY_ATTEMPTS_EXHAUSTED,
+    SUCCEEDED,
+    SUCCESS,
+    THROTTLED,
+    IteratorAgeRecord,
+    KinesisBatchRecord,
+)
 from .config import KinesisMappingConfig
 
-BATCH_COLUMNS = ("batch_id", "shard_id", "lane", "first_sequence", "last_sequence", "size", "payload_bytes",
-                 "request_id", "invoked_s", "finished_s", "outcome", "error_type", "retry", "bisect_depth")
-ITERATOR_AGE_COLUMNS = ("time_s", "shard_id", "lane", "iterator_age_ms", "batch_id", "outcome")
+BATCH_COLUMNS = KINESIS_BATCH_COLUMNS     # the columns of ``mapping.batches`` (the name this module always had)
 
 
 def _iso(epoch_s):
@@ -102,8 +116,8 @@ class KinesisEventSourceMapping:
                                   version=4))
         pf = self.config.parallelization_factor
         self.lanes = {s.id: [_Lane(s, k) for k in range(pf)] for s in stream.shards}
-        self.batch_rows = []         # BATCH_COLUMNS
-        self.iterator_age_rows = []  # ITERATOR_AGE_COLUMNS
+        self.batch_rows: list[KinesisBatchRecord] = []            # every batch invocation attempt
+        self.iterator_age_rows: list[IteratorAgeRecord] = []      # one per batch invocation attempt
         self._batches = {s.id: 0 for s in stream.shards}
         env = acct.env
         for shard in stream.shards:
@@ -191,7 +205,8 @@ class KinesisEventSourceMapping:
     def _run_batch(self, lane, records, batch_id, depth=0, retries=0, invocations=0, last_row=None):
         """Invoke one batch until it succeeds or its records are given up; the lane waits meanwhile."""
         env, acct, cfg, fn = self.account.env, self.account, self.config, self.fn
-        backoff = cfg.throttle_backoff_s[0]
+        first_backoff_s, max_backoff_s = cfg.throttle_backoff_s
+        backoff = first_backoff_s
         while True:
             records = self._drop_expired(records)
             records = self._drop_too_old(lane, records, invocations, last_row)
@@ -205,30 +220,30 @@ class KinesisEventSourceMapping:
                 r.inflight = False
             outcome = row.outcome
             if outcome == THROTTLED:
-                self._log(lane, records, batch_id, row, "throttled", retries, depth)
+                self._log(lane, records, batch_id, row, THROTTLED, retries, depth)
                 # A throttle is not a function error: back off, no retry used up.
                 yield env.timeout(backoff)
-                backoff = min(backoff * 2, cfg.throttle_backoff_s[1])
+                backoff = min(backoff * 2, max_backoff_s)
                 continue
-            backoff = cfg.throttle_backoff_s[0]
+            backoff = first_backoff_s
             invocations += 1
             last_row = row
             whole_batch_failed = outcome != SUCCESS
             if outcome == SUCCESS:
                 cut = self._first_failed_item(row.response, records)
                 if cut is None:
-                    self._log(lane, records, batch_id, row, "success", retries, depth)
+                    self._log(lane, records, batch_id, row, SUCCESS, retries, depth)
                     for r in records:
-                        self.stream.settle(r, "succeeded")
+                        self.stream.settle(r, SUCCEEDED)
                     return
                 if cut is _ALL:
                     whole_batch_failed = True
-                    self._log(lane, records, batch_id, row, "invalid_response", retries, depth)
+                    self._log(lane, records, batch_id, row, INVALID_RESPONSE, retries, depth)
                 else:
                     # Checkpoint at the lowest reported sequence number; retry from there.
-                    self._log(lane, records, batch_id, row, "partial", retries, depth)
+                    self._log(lane, records, batch_id, row, PARTIAL, retries, depth)
                     for r in records[:cut]:
-                        self.stream.settle(r, "succeeded")
+                        self.stream.settle(r, SUCCEEDED)
                     records = records[cut:]
             else:
                 self._log(lane, records, batch_id, row, outcome, retries, depth)
@@ -243,7 +258,7 @@ class KinesisEventSourceMapping:
             retries += 1
             if 0 <= cfg.maximum_retry_attempts < retries:
                 records = self._drop_expired(records)
-                self._give_up(lane, records, "RetryAttemptsExhausted", invocations, last_row)
+                self._give_up(lane, records, RETRY_ATTEMPTS_EXHAUSTED, invocations, last_row)
                 return
             yield env.timeout(cfg.retry_delay_s)
 
@@ -274,7 +289,7 @@ class KinesisEventSourceMapping:
             if r.done:
                 continue
             if now >= r.expires_s:
-                self.stream.settle(r, "dropped", "RetentionExpired")
+                self.stream.settle(r, DROPPED, RETENTION_EXPIRED)
             else:
                 keep.append(r)
         return keep
@@ -288,7 +303,7 @@ class KinesisEventSourceMapping:
         while n < len(records) and now - records[n].arrival_s > max_age:
             n += 1
         if n:
-            self._give_up(lane, records[:n], "RecordAgeExceeded", invocations, last_row)
+            self._give_up(lane, records[:n], RECORD_AGE_EXCEEDED, invocations, last_row)
         return records[n:]
 
     def _give_up(self, lane, records, condition, invocations, last_row):
@@ -317,25 +332,25 @@ class KinesisEventSourceMapping:
                 "streamArn": self.stream.arn,
             }
             dest.send(now, body)
-        state = "failure_destination" if dest is not None else "dropped"
+        state = FAILURE_DESTINATION if dest is not None else DROPPED
         for r in records:
             self.stream.settle(r, state, condition)
 
     def _log(self, lane, records, batch_id, row, outcome, retries, depth):
         now = self.account.env.now
-        self.batch_rows.append((batch_id, lane.shard.id, lane.index, records[0].sequence_number,
-                                records[-1].sequence_number, len(records), _payload_bytes(records), row.request_id,
-                                row.arrival_s, row.end_s, outcome,
-                                row.error_type if outcome != "invalid_response" else None,
-                                retries, depth))
-        self.iterator_age_rows.append((now, lane.shard.id, lane.index, (now - records[-1].arrival_s) * 1000.0,
-                                       batch_id, outcome))
+        first, last = records[0], records[-1]
+        self.batch_rows.append(KinesisBatchRecord(
+            batch_id, lane.shard.id, lane.index, first.sequence_number, last.sequence_number, len(records),
+            _payload_bytes(records), row.request_id, row.arrival_s, row.end_s, outcome,
+            row.error_type if outcome != INVALID_RESPONSE else None, retries, depth))
+        self.iterator_age_rows.append(IteratorAgeRecord(
+            now, lane.shard.id, lane.index, (now - last.arrival_s) * 1000.0, batch_id, outcome))
 
     # -- views ---------------------------------------------------------------------
     @property
     def batches(self):
         """Every batch invocation attempt (BATCH_COLUMNS), in the order they finished."""
-        return pd.DataFrame(self.batch_rows, columns=BATCH_COLUMNS)
+        return pd.DataFrame(self.batch_rows, columns=KINESIS_BATCH_COLUMNS)
 
     @property
     def iterator_age(self):

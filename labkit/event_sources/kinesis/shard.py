@@ -16,6 +16,7 @@
 import base64
 import hashlib
 import json
+from typing import NamedTuple
 
 from ... import arns, facts
 
@@ -28,10 +29,17 @@ def hash_key(partition_key):
     return int.from_bytes(hashlib.md5(partition_key.encode("utf-8")).digest(), "big")
 
 
+class HashKeyRange(NamedTuple):
+    """A shard's ``HashKeyRange``: the hash keys from ``start`` to ``end``, both included."""
+
+    start: int
+    end: int
+
+
 def even_hash_ranges(shard_count):
-    """``[(start, end), ...]`` for ``shard_count`` shards splitting the key space evenly."""
+    """``[HashKeyRange(start, end), ...]`` for ``shard_count`` shards splitting the key space evenly."""
     step = HASH_KEY_SPACE // shard_count
-    return [(i * step, HASH_KEY_SPACE - 1 if i == shard_count - 1 else (i + 1) * step - 1)
+    return [HashKeyRange(i * step, HASH_KEY_SPACE - 1 if i == shard_count - 1 else (i + 1) * step - 1)
             for i in range(shard_count)]
 
 

@@ -20,11 +20,23 @@ import math
 import random
 import re
 from collections import deque
+from typing import NamedTuple
 
 import pandas as pd
 
 from ... import arns, facts
 from ...errors import InvalidParameterValueException
+from ...records import (
+    ACCEPTED,
+    DROPPED,
+    KINESIS_PUT_COLUMNS,
+    KINESIS_RECORD_COLUMNS,
+    PENDING,
+    REJECTED,
+    RETENTION_EXPIRED,
+    KinesisPutRecord,
+    KinesisRecordState,
+)
 from .errors import ProvisionedThroughputExceededException
 from .params import check_int
 from .producers import producer
@@ -32,9 +44,20 @@ from .shard import HASH_KEY_SPACE, KinesisRecord, Shard, even_hash_ranges, hash_
 
 _EXPLICIT_HASH_KEY = re.compile(r"0|[1-9]\d{0,38}")
 
-PUT_COLUMNS = ("time_s", "partition_key", "shard_id", "sequence_number", "bytes", "outcome", "error_code")
-RECORD_COLUMNS = ("record_id", "shard_id", "sequence_number", "partition_key", "lane", "arrival_s", "state",
-                  "reason", "settled_s")
+# The columns of ``stream.puts`` and ``stream.records`` (the names this module always had).
+PUT_COLUMNS = KINESIS_PUT_COLUMNS
+RECORD_COLUMNS = KINESIS_RECORD_COLUMNS
+
+_new = tuple.__new__     # builds a NamedTuple without its Python-level __new__ (one per put)
+
+
+class _Entry(NamedTuple):
+    """One checked put: the shard it goes to, its data, its key and the bytes it counts."""
+
+    shard_index: int
+    blob: bytes
+    partition_key: str
+    size: int
 
 
 class KinesisStream:
@@ -58,7 +81,7 @@ class KinesisStream:
         self.arn = arns.stream_arn(account.region, name)
         self.shards = [Shard(self, i, s, e) for i, (s, e) in enumerate(even_hash_ranges(shard_count))]
         self._step = HASH_KEY_SPACE // shard_count
-        self.put_rows = []                # PUT_COLUMNS, every put attempt
+        self.put_rows: list[KinesisPutRecord] = []     # every put attempt
         self.unsettled = 0                # accepted records not yet in a final state
         self.mapping = None
         self._by_arrival = deque()        # records in arrival order, for retention
@@ -96,7 +119,7 @@ class KinesisStream:
         entry = self._prepare(data, partition_key, explicit_hash_key)
         result = self._put(*entry)
         if "ErrorCode" in result:
-            raise ProvisionedThroughputExceededException(self.name, self.shards[entry[0]].id)
+            raise ProvisionedThroughputExceededException(self.name, self.shards[entry.shard_index].id)
         return result
 
     def put_records(self, records):
@@ -129,7 +152,7 @@ class KinesisStream:
             raise InvalidParameterValueException("Data", f"{len(blob)} bytes",
                                                  f"at most {facts.KINESIS_MAX_RECORD_BYTES} bytes")
         # The partition key counts toward the shard's bytes per second.
-        return self._shard_index(h), blob, partition_key, len(blob) + len(partition_key.encode("utf-8"))
+        return _Entry(self._shard_index(h), blob, partition_key, len(blob) + len(partition_key.encode("utf-8")))
 
     def _put(self, shard_index, blob, partition_key, size):
         shard = self.shards[shard_index]
@@ -137,7 +160,8 @@ class KinesisStream:
         now = env.now
         if not shard.limit.take(size, now):
             err = ProvisionedThroughputExceededException(self.name, shard.id)
-            self.put_rows.append((now, partition_key, shard.id, None, size, "rejected", err.code))
+            self.put_rows.append(_new(KinesisPutRecord, (now, partition_key, shard.id, None, size, REJECTED,
+                                                         err.code)))
             return {"ErrorCode": err.code, "ErrorMessage": str(err)}
         seq = shard.next_sequence_number()
         rec = KinesisRecord(shard, seq, partition_key, blob, now, now + self.retention_hours * 3600.0,
@@ -146,7 +170,7 @@ class KinesisStream:
         self._by_arrival.append(rec)
         self.ledger.register(rec.record_id, now)
         self.unsettled += 1
-        self.put_rows.append((now, partition_key, shard.id, rec.sequence_number, size, "accepted", None))
+        self.put_rows.append(_new(KinesisPutRecord, (now, partition_key, shard.id, seq, size, ACCEPTED, None)))
         shard.record_added()
         if self._expiry_waiter is not None and not self._expiry_waiter.triggered:
             self._expiry_waiter.succeed()
@@ -178,7 +202,7 @@ class KinesisStream:
             # A record inside a running invocation is left to the mapping, which
             # settles it when the invocation ends.
             if not head.done and not head.inflight:
-                self.settle(head, "dropped", "RetentionExpired")
+                self.settle(head, DROPPED, RETENTION_EXPIRED)
 
     def settle(self, rec, state, reason=None):
         """Put an accepted record in its final state in the ledger (once)."""
@@ -210,20 +234,21 @@ class KinesisStream:
 
     @property
     def puts(self):
-        return pd.DataFrame(self.put_rows, columns=PUT_COLUMNS)
+        return pd.DataFrame(self.put_rows, columns=KINESIS_PUT_COLUMNS)
 
     @property
     def records(self):
-        """Every accepted record with its final state (``pending`` if it has none yet)."""
+        """Every accepted record with its final state (``pending`` if it has none yet), by shard."""
         lane_of = self.mapping.lane_index if self.mapping is not None else (lambda r: 0)
+        states = self.ledger.states
         rows = []
         for shard in self.shards:
             for r in shard.records:
-                entry = self.ledger.states[r.record_id]
-                state, reason, t = entry.state, entry.reason, entry.time_s
-                rows.append((r.record_id, shard.id, r.sequence_number, r.partition_key, lane_of(r), r.arrival_s,
-                             state, reason, None if state == "pending" else t))
-        return pd.DataFrame(rows, columns=RECORD_COLUMNS)
+                entry = states[r.record_id]
+                rows.append(KinesisRecordState(r.record_id, shard.id, r.sequence_number, r.partition_key, lane_of(r),
+                                               r.arrival_s, entry.state, entry.reason,
+                                               None if entry.state == PENDING else entry.time_s))
+        return pd.DataFrame(rows, columns=KINESIS_RECORD_COLUMNS)
 
     def __repr__(self):
         return f"<KinesisStream {self.name}: {len(self.shards)} shards, {self.unsettled} records unsettled>"
