@@ -1,5 +1,7 @@
 """The settings of a Kinesis event source mapping (``CreateEventSourceMapping``), checked."""
 
+from __future__ import annotations
+
 import math
 from dataclasses import dataclass
 
@@ -28,11 +30,11 @@ class KinesisMappingConfig:
     maximum_record_age_s: int = facts.KINESIS_ESM_DEFAULT_MAX_RECORD_AGE_S
     bisect_batch_on_function_error: bool = False
     report_batch_item_failures: bool = False
-    on_failure: "DestinationQueue | None" = None
+    on_failure: DestinationQueue | None = None
     retry_delay_s: float = facts.KINESIS_ESM_RETRY_DELAY_S
-    throttle_backoff_s: tuple = facts.KINESIS_ESM_THROTTLE_BACKOFF_S
+    throttle_backoff_s: tuple[float, float] = facts.KINESIS_ESM_THROTTLE_BACKOFF_S
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_int("BatchSize", self.batch_size, *facts.KINESIS_ESM_BATCH_SIZE_RANGE)
         check_int("MaximumBatchingWindowInSeconds", self.maximum_batching_window_s,
                    *facts.KINESIS_ESM_BATCHING_WINDOW_S_RANGE)

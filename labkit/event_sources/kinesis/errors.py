@@ -1,5 +1,7 @@
 """The error a Kinesis put over a shard's write limit raises."""
 
+from __future__ import annotations
+
 from ... import arns
 from ...errors import LambdaError
 
@@ -11,6 +13,6 @@ class ProvisionedThroughputExceededException(LambdaError):
 
     status = 400
 
-    def __init__(self, stream_name, shard_id):
+    def __init__(self, stream_name: str, shard_id: str) -> None:
         self.stream_name, self.shard_id = stream_name, shard_id
         super().__init__(f"Rate exceeded for shard {shard_id} in stream {stream_name} under account {ACCOUNT_ID}.")

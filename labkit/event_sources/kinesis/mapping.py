@@ -30,14 +30,19 @@ Tables: ``mapping.batches`` (every batch invocation, ``BATCH_COLUMNS``) and
 invocation finished, per shard and lane, ``ITERATOR_AGE_COLUMNS``).
 """
 
+from __future__ import annotations
+
 import json
 import math
 import random
 import uuid
 from collections import deque
+from collections.abc import Generator
 from datetime import datetime, timezone
+from typing import Any, Final, Literal
 
 import pandas as pd
+import simpy
 
 from ... import facts
 from ...errors import SimulationError
@@ -55,15 +60,19 @@ from ...records import (
     SUCCEEDED,
     SUCCESS,
     THROTTLED,
+    InvocationRecord,
     IteratorAgeRecord,
     KinesisBatchRecord,
 )
+from ...runtime import Function
 from .config import KinesisMappingConfig
+from .shard import KinesisRecord, Shard
+from .stream import KinesisStream
 
 BATCH_COLUMNS = KINESIS_BATCH_COLUMNS     # the columns of ``mapping.batches`` (the name this module always had)
 
 
-def _iso(epoch_s):
+def _iso(epoch_s: float) -> str:
     """An ISO-8601 UTC timestamp with milliseconds, as in AWS's failure records."""
     return datetime.fromtimestamp(epoch_s, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -73,26 +82,26 @@ class _Lane:
 
     __slots__ = ("shard", "index", "buffer", "buffer_bytes", "waiter")
 
-    def __init__(self, shard, index):
+    def __init__(self, shard: Shard, index: int) -> None:
         self.shard, self.index = shard, index
-        self.buffer = deque()      # polled records not yet taken into a batch, in sequence order
+        self.buffer: deque[KinesisRecord] = deque()      # polled records not yet taken into a batch, in sequence order
         self.buffer_bytes = 0
-        self.waiter = None
+        self.waiter: simpy.Event | None = None
 
-    def skip_done(self):
+    def skip_done(self) -> None:
         # Retention removes the oldest records first, so finished ones form a prefix.
         buf = self.buffer
         while buf and buf[0].done:
             self.buffer_bytes -= buf.popleft().event_bytes
 
 
-_ALL = "all"   # a batch-item-failures response meaning full failure
+_ALL: Final = "all"   # a batch-item-failures response meaning full failure
 
 _EMPTY_EVENT_BYTES = len(json.dumps({"Records": []}))
 _SEPARATOR_BYTES = len(", ")
 
 
-def _payload_bytes(records):
+def _payload_bytes(records: list[KinesisRecord]) -> int:
     return _EMPTY_EVENT_BYTES + sum(r.event_bytes for r in records) + _SEPARATOR_BYTES * max(0, len(records) - 1)
 
 
@@ -103,7 +112,7 @@ class KinesisEventSourceMapping:
     starts polling at once (one simpy process per shard and one per lane).
     """
 
-    def __init__(self, stream, fn, **options):
+    def __init__(self, stream: KinesisStream, fn: Function, **options: Any) -> None:
         if getattr(fn, "account", None) is not stream.account:
             raise SimulationError(f"{fn!r} and {stream!r} do not belong to the same Lab")
         if stream.mapping is not None:
@@ -126,20 +135,21 @@ class KinesisEventSourceMapping:
             for lane in self.lanes[shard.id]:
                 env.process(self._consume(lane))
 
-    def lane_index(self, rec):
+    def lane_index(self, rec: KinesisRecord) -> int:
         """The lane of a record: ``md5(partition key) mod ParallelizationFactor``."""
         return rec.key_hash % self.config.parallelization_factor
 
     @property
-    def drained(self):
+    def drained(self) -> bool:
         """True when the stream holds no unsettled record (the driver may stop)."""
         return self.stream.drained
 
-    def when_drained(self):
+    def when_drained(self) -> simpy.Event:
+        """A simpy event that fires when the stream holds no unsettled record."""
         return self.stream.when_drained()
 
     # -- polling -------------------------------------------------------------------
-    def _poll(self, shard, cursor):
+    def _poll(self, shard: Shard, cursor: int) -> Generator[simpy.Event, Any, None]:
         """Read the shard about once per second, handing new records to their lanes."""
         env = self.account.env
         interval = facts.KINESIS_ESM_POLL_INTERVAL_S
@@ -164,7 +174,7 @@ class KinesisEventSourceMapping:
             next_poll = t0 + (math.floor((env.now - t0) / interval) + 1) * interval
             yield env.timeout(next_poll - env.now)
 
-    def _wait(self, lane, timeout=None):
+    def _wait(self, lane: _Lane, timeout: float | None = None) -> Generator[simpy.Event, Any, None]:
         env = self.account.env
         lane.waiter = env.event()
         ev = lane.waiter if timeout is None else (lane.waiter | env.timeout(timeout))
@@ -172,7 +182,7 @@ class KinesisEventSourceMapping:
         lane.waiter = None
 
     # -- one lane ------------------------------------------------------------------
-    def _consume(self, lane):
+    def _consume(self, lane: _Lane) -> Generator[simpy.Event, Any, None]:
         """Form batches from the lane's buffer and run them one at a time."""
         env, cfg = self.account.env, self.config
         cap = facts.KINESIS_ESM_BATCH_PAYLOAD_LIMIT_BYTES
@@ -202,7 +212,8 @@ class KinesisEventSourceMapping:
             self._batches[shard_id] += 1
             yield from self._run_batch(lane, batch, f"{shard_id}:batch-{self._batches[shard_id]}")
 
-    def _run_batch(self, lane, records, batch_id, depth=0, retries=0, invocations=0, last_row=None):
+    def _run_batch(self, lane: _Lane, records: list[KinesisRecord], batch_id: str, depth: int = 0, retries: int = 0,
+                   invocations: int = 0, last_row: InvocationRecord | None = None) -> Generator[simpy.Event, Any, None]:
         """Invoke one batch until it succeeds or its records are given up; the lane waits meanwhile."""
         env, acct, cfg, fn = self.account.env, self.account, self.config, self.fn
         first_backoff_s, max_backoff_s = cfg.throttle_backoff_s
@@ -236,7 +247,7 @@ class KinesisEventSourceMapping:
                     for r in records:
                         self.stream.settle(r, SUCCEEDED)
                     return
-                if cut is _ALL:
+                if cut == _ALL:
                     whole_batch_failed = True
                     self._log(lane, records, batch_id, row, INVALID_RESPONSE, retries, depth)
                 else:
@@ -262,7 +273,7 @@ class KinesisEventSourceMapping:
                 return
             yield env.timeout(cfg.retry_delay_s)
 
-    def _first_failed_item(self, response, records):
+    def _first_failed_item(self, response: Any, records: list[KinesisRecord]) -> int | Literal["all"] | None:
         """None (full success), ``_ALL`` (full failure) or the index of the checkpoint record."""
         if not self.config.report_batch_item_failures or response is None:
             return None
@@ -316,7 +327,7 @@ class KinesisEventSourceMapping:
         if dest is not None:
             ctx = {"requestId": last_row.request_id if last_row else None, "functionArn": self.fn.arn,
                    "condition": condition, "approximateInvokeCount": invocations}
-            body = {"requestContext": ctx}
+            body: dict[str, Any] = {"requestContext": ctx}
             if last_row is not None:
                 body["responseContext"] = {"statusCode": 200, "executedVersion": "$LATEST",
                                            **({} if last_row.outcome == SUCCESS else {"functionError": "Unhandled"})}
@@ -348,16 +359,16 @@ class KinesisEventSourceMapping:
 
     # -- views ---------------------------------------------------------------------
     @property
-    def batches(self):
+    def batches(self) -> pd.DataFrame:
         """Every batch invocation attempt (BATCH_COLUMNS), in the order they finished."""
         return pd.DataFrame(self.batch_rows, columns=KINESIS_BATCH_COLUMNS)
 
     @property
-    def iterator_age(self):
+    def iterator_age(self) -> pd.DataFrame:
         """IteratorAge per finished attempt: the age (ms) of the batch's last record at that moment."""
         return pd.DataFrame(self.iterator_age_rows, columns=ITERATOR_AGE_COLUMNS)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         c = self.config
         return (f"<KinesisEventSourceMapping {self.stream.name} -> {self.fn.name}: BatchSize {c.batch_size}, "
                 f"ParallelizationFactor {c.parallelization_factor}>")

@@ -1,11 +1,32 @@
 """Feed a Kinesis stream from an open-loop workload."""
 
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Generator, Iterable
+from typing import Any, Protocol
+
+import simpy
+
 from ...errors import InvalidParameterValueException
+from ...runtime import Account
 from ...workload import Workload
 from .errors import ProvisionedThroughputExceededException
 
 
-def producer(stream, workload, partition_key, *, data=None, rng=None):
+class _Stream(Protocol):
+    """What a producer needs of its stream (a ``KinesisStream``, which imports this module)."""
+
+    account: Account
+
+    def producer_rng(self) -> random.Random: ...
+
+    def put_record(self, data: Any, partition_key: str, explicit_hash_key: str | None = None) -> dict[str, str]: ...
+
+
+def producer(stream: _Stream, workload: Workload, partition_key: Callable[[Any], str], *,
+             data: Callable[[Any], Any] | None = None,
+             rng: random.Random | None = None) -> Generator[simpy.Event, Any, None]:
     """A generator for a simpy process: one ``put_record`` per event of an open-loop ``workload``.
 
     ``partition_key(payload)`` gives each record's key; ``data(payload)`` its data
@@ -23,7 +44,9 @@ def producer(stream, workload, partition_key, *, data=None, rng=None):
     return _produce(stream, env, workload.events(rng), partition_key, data)
 
 
-def _produce(stream, env, events, partition_key, data):
+def _produce(stream: _Stream, env: simpy.Environment, events: Iterable[tuple[float, Any]],
+             partition_key: Callable[[Any], str],
+             data: Callable[[Any], Any] | None) -> Generator[simpy.Event, Any, None]:
     t0 = env.now
     for offset, payload in events:
         delay = t0 + offset - env.now

@@ -13,18 +13,23 @@
   they compare the same as strings and as numbers).
 """
 
+from __future__ import annotations
+
 import base64
 import hashlib
 import json
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
+
+import simpy
 
 from ... import arns, facts
+from ...runtime import Account
 
 HASH_KEY_SPACE = 2 ** facts.KINESIS_HASH_KEY_BITS
 _SEQUENCE_PREFIX = "49"       # real sequence numbers also start with 49...
 
 
-def hash_key(partition_key):
+def hash_key(partition_key: str) -> int:
     """The 128-bit hash key of a partition key: MD5 of its UTF-8 bytes, big-endian."""
     return int.from_bytes(hashlib.md5(partition_key.encode("utf-8")).digest(), "big")
 
@@ -36,12 +41,19 @@ class HashKeyRange(NamedTuple):
     end: int
 
 
-def even_hash_ranges(shard_count):
+def even_hash_ranges(shard_count: int) -> list[HashKeyRange]:
     """``[HashKeyRange(start, end), ...]`` for ``shard_count`` shards splitting the key space evenly."""
     step = HASH_KEY_SPACE // shard_count
     return [HashKeyRange(i * step, HASH_KEY_SPACE - 1 if i == shard_count - 1 else (i + 1) * step - 1)
             for i in range(shard_count)]
 
+
+
+class _Stream(Protocol):
+    """What a shard and its records need of their stream (a ``KinesisStream``, which imports this module)."""
+
+    account: Account
+    arn: str
 
 
 class KinesisRecord:
@@ -50,8 +62,8 @@ class KinesisRecord:
     __slots__ = ("shard", "sequence_number", "partition_key", "key_hash", "data", "arrival_s", "expires_s",
                  "record_id", "event_bytes", "done", "inflight", "_kinesis")
 
-    def __init__(self, shard, sequence_number, partition_key, data, arrival_s, expires_s, record_id,
-                 arrival_epoch_s):
+    def __init__(self, shard: Shard, sequence_number: str, partition_key: str, data: bytes, arrival_s: float,
+                 expires_s: float, record_id: str, arrival_epoch_s: float) -> None:
         self.shard, self.partition_key, self.data = shard, partition_key, data
         self.sequence_number = sequence_number
         self.key_hash = hash_key(partition_key)
@@ -64,7 +76,7 @@ class KinesisRecord:
                          "approximateArrivalTimestamp": arrival_epoch_s}
         self.event_bytes = len(json.dumps(self.event()).encode("utf-8"))
 
-    def event(self):
+    def event(self) -> dict[str, Any]:
         """The record as it appears in ``event["Records"]`` (a fresh dict per invocation)."""
         stream = self.shard.stream
         return {"kinesis": dict(self._kinesis), "eventSource": "aws:kinesis", "eventVersion": "1.0",
@@ -72,7 +84,7 @@ class KinesisRecord:
                 "invokeIdentityArn": arns.role_arn("lambda-kinesis-role"),
                 "awsRegion": stream.account.region, "eventSourceARN": stream.arn}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<KinesisRecord {self.shard.id}:{self.sequence_number} key={self.partition_key!r}>"
 
 
@@ -81,12 +93,13 @@ class _WriteLimit:
 
     __slots__ = ("records", "bytes", "updated")
 
-    def __init__(self, now):
+    def __init__(self, now: float) -> None:
         self.records = float(facts.KINESIS_SHARD_WRITE_RECORDS_PER_S)
         self.bytes = float(facts.KINESIS_SHARD_WRITE_BYTES_PER_S)
         self.updated = now
 
-    def take(self, size, now):
+    def take(self, size: int, now: float) -> bool:
+        """Take one record of ``size`` bytes if both buckets allow it now; return whether they did."""
         dt = now - self.updated
         if dt > 0:
             self.records = min(facts.KINESIS_SHARD_WRITE_RECORDS_PER_S,
@@ -106,40 +119,40 @@ class _WriteLimit:
 class Shard:
     """One shard: its hash key range, its records in sequence order, its write limit."""
 
-    def __init__(self, stream, index, start, end):
+    def __init__(self, stream: _Stream, index: int, start: int, end: int) -> None:
         self.stream, self.index = stream, index
         self.id = f"shardId-{index:012d}"
         self.starting_hash_key, self.ending_hash_key = start, end
-        self.records = []
+        self.records: list[KinesisRecord] = []
         self._next = 0
         self.limit = _WriteLimit(stream.account.env.now)
-        self._waiters = []    # simpy events of pollers waiting for a new record
+        self._waiters: list[simpy.Event] = []    # simpy events of pollers waiting for a new record
 
-    def next_sequence_number(self):
+    def next_sequence_number(self) -> str:
         self._next += 1
         return f"{_SEQUENCE_PREFIX}{self.index:06d}{self._next:024d}"
 
-    def describe(self):
+    def describe(self) -> dict[str, Any]:
         return {"ShardId": self.id,
                 "HashKeyRange": {"StartingHashKey": str(self.starting_hash_key),
                                  "EndingHashKey": str(self.ending_hash_key)},
                 "SequenceNumberRange": {"StartingSequenceNumber": f"{_SEQUENCE_PREFIX}{self.index:06d}{1:024d}"}}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Shard {self.id}: {len(self.records)} records>"
 
-    def when_record_added(self):
+    def when_record_added(self) -> simpy.Event:
         """A simpy event that fires when the next record is added to this shard."""
         ev = self.stream.account.env.event()
         self._waiters.append(ev)
         return ev
 
-    def record_added(self):
+    def record_added(self) -> None:
         """Wake the pollers waiting for a new record."""
         wake(self._waiters)
 
 
-def wake(waiters):
+def wake(waiters: list[simpy.Event]) -> None:
     """Trigger every simpy event in ``waiters`` not yet triggered, and forget them all."""
     for ev in waiters:
         if not ev.triggered:

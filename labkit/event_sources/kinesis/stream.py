@@ -15,14 +15,18 @@ Tables: ``stream.puts`` (every put attempt, ``PUT_COLUMNS``) and
 ``stream.records`` (every accepted record and its state, ``RECORD_COLUMNS``).
 """
 
+from __future__ import annotations
+
 import json
 import math
 import random
 import re
 from collections import deque
-from typing import NamedTuple
+from collections.abc import Callable, Generator
+from typing import Any, NamedTuple, Protocol
 
 import pandas as pd
+import simpy
 
 from ... import arns, facts
 from ...errors import InvalidParameterValueException
@@ -37,6 +41,9 @@ from ...records import (
     KinesisPutRecord,
     KinesisRecordState,
 )
+from ...runtime import Account
+from ...workload import Workload
+from ..ledger import Ledger
 from .errors import ProvisionedThroughputExceededException
 from .params import check_int
 from .producers import producer
@@ -60,6 +67,13 @@ class _Entry(NamedTuple):
     size: int
 
 
+class _Reader(Protocol):
+    """What the stream needs of the mapping that reads it (a ``KinesisEventSourceMapping``,
+    which imports this module)."""
+
+    def lane_index(self, rec: KinesisRecord) -> int: ...
+
+
 class KinesisStream:
     """A provisioned Kinesis data stream of ``shard_count`` shards in ``account``.
 
@@ -69,8 +83,8 @@ class KinesisStream:
     convenience: it is JSON-encoded).
     """
 
-    def __init__(self, account, ledger, name="my-stream", shard_count=1,
-                 retention_hours=facts.KINESIS_DEFAULT_RETENTION_HOURS):
+    def __init__(self, account: Account, ledger: Ledger, name: str = "my-stream", shard_count: int = 1,
+                 retention_hours: int = facts.KINESIS_DEFAULT_RETENTION_HOURS) -> None:
         if not isinstance(name, str) or not name:
             raise InvalidParameterValueException("StreamName", name, "a non-empty string")
         check_int("ShardCount", shard_count, 1, math.inf, allowed="an integer >= 1")
@@ -83,23 +97,23 @@ class KinesisStream:
         self._step = HASH_KEY_SPACE // shard_count
         self.put_rows: list[KinesisPutRecord] = []     # every put attempt
         self.unsettled = 0                # accepted records not yet in a final state
-        self.mapping = None
-        self._by_arrival = deque()        # records in arrival order, for retention
-        self._expiry_waiter = None
-        self._drained_waiters = []
+        self.mapping: _Reader | None = None   # the event source mapping, once one is created
+        self._by_arrival: deque[KinesisRecord] = deque()   # records in arrival order, for retention
+        self._expiry_waiter: simpy.Event | None = None
+        self._drained_waiters: list[simpy.Event] = []
         self._producers = 0               # producers started without a random stream of their own
         account.env.process(self._expire())
 
     # -- routing -----------------------------------------------------------------
-    def shard_for(self, partition_key, explicit_hash_key=None):
+    def shard_for(self, partition_key: str, explicit_hash_key: str | None = None) -> Shard:
         """The shard a record goes to (validating the key as ``PutRecord`` does)."""
         return self.shards[self._shard_index(self._routing_key(partition_key, explicit_hash_key))]
 
-    def _shard_index(self, h):
+    def _shard_index(self, h: int) -> int:
         return min(h // self._step, len(self.shards) - 1)
 
     @staticmethod
-    def _routing_key(partition_key, explicit_hash_key):
+    def _routing_key(partition_key: Any, explicit_hash_key: Any) -> int:
         lo, hi = facts.KINESIS_PARTITION_KEY_CHARS_RANGE
         if not isinstance(partition_key, str) or not lo <= len(partition_key) <= hi:
             raise InvalidParameterValueException("PartitionKey", partition_key,
@@ -113,7 +127,7 @@ class KinesisStream:
         return int(explicit_hash_key)
 
     # -- writes ------------------------------------------------------------------
-    def put_record(self, data, partition_key, explicit_hash_key=None):
+    def put_record(self, data: Any, partition_key: str, explicit_hash_key: str | None = None) -> dict[str, str]:
         """``PutRecord``: returns ``{"ShardId", "SequenceNumber"}`` or raises
         ``ProvisionedThroughputExceededException`` when the shard is over its limit."""
         entry = self._prepare(data, partition_key, explicit_hash_key)
@@ -122,7 +136,7 @@ class KinesisStream:
             raise ProvisionedThroughputExceededException(self.name, self.shards[entry.shard_index].id)
         return result
 
-    def put_records(self, records):
+    def put_records(self, records: list[dict]) -> dict[str, Any]:
         """``PutRecords``: ``records`` is a list of ``{"Data", "PartitionKey"[, "ExplicitHashKey"]}``.
         Returns ``{"FailedRecordCount", "Records"}`` with one result per entry, in order: either
         ``ShardId``/``SequenceNumber`` or ``ErrorCode``/``ErrorMessage`` (a partial failure)."""
@@ -136,7 +150,7 @@ class KinesisStream:
         results = [self._put(*e) for e in entries]
         return {"FailedRecordCount": sum("ErrorCode" in r for r in results), "Records": results}
 
-    def _prepare(self, data, partition_key, explicit_hash_key):
+    def _prepare(self, data: Any, partition_key: str, explicit_hash_key: str | None) -> _Entry:
         h = self._routing_key(partition_key, explicit_hash_key)
         if isinstance(data, (bytes, bytearray)):
             blob = bytes(data)
@@ -154,7 +168,7 @@ class KinesisStream:
         # The partition key counts toward the shard's bytes per second.
         return _Entry(self._shard_index(h), blob, partition_key, len(blob) + len(partition_key.encode("utf-8")))
 
-    def _put(self, shard_index, blob, partition_key, size):
+    def _put(self, shard_index: int, blob: bytes, partition_key: str, size: int) -> dict[str, str]:
         shard = self.shards[shard_index]
         env = self.account.env
         now = env.now
@@ -176,17 +190,18 @@ class KinesisStream:
             self._expiry_waiter.succeed()
         return {"ShardId": shard.id, "SequenceNumber": rec.sequence_number}
 
-    def produce(self, workload, partition_key, data=None):
+    def produce(self, workload: Workload, partition_key: Callable[[Any], str],
+                data: Callable[[Any], Any] | None = None) -> simpy.Process:
         """Start a producer process for ``workload`` (see ``producer``); returns the process."""
         return self.account.env.process(producer(self, workload, partition_key, data=data))
 
-    def producer_rng(self):
+    def producer_rng(self) -> random.Random:
         """A fresh seeded random stream for the next producer started without one."""
         self._producers += 1
         return random.Random(f"{self.account.seed}:kinesis-producer:{self.name}:{self._producers}")
 
     # -- retention and settling ----------------------------------------------------
-    def _expire(self):
+    def _expire(self) -> Generator[simpy.Event, Any, None]:
         """Retention: records leave the stream in arrival order; unfinished ones are dropped."""
         env = self.account.env
         while True:
@@ -204,7 +219,7 @@ class KinesisStream:
             if not head.done and not head.inflight:
                 self.settle(head, DROPPED, RETENTION_EXPIRED)
 
-    def settle(self, rec, state, reason=None):
+    def settle(self, rec: KinesisRecord, state: str, reason: str | None = None) -> None:
         """Put an accepted record in its final state in the ledger (once)."""
         rec.done = True
         self.ledger.settle(rec.record_id, state, self.account.env.now, reason)
@@ -213,11 +228,11 @@ class KinesisStream:
             wake(self._drained_waiters)
 
     @property
-    def drained(self):
+    def drained(self) -> bool:
         """True when every accepted record is in a final state."""
         return self.unsettled == 0
 
-    def when_drained(self):
+    def when_drained(self) -> simpy.Event:
         """A simpy event that fires when no accepted record is left unsettled (now, if none is)."""
         ev = self.account.env.event()
         if self.unsettled == 0:
@@ -227,17 +242,18 @@ class KinesisStream:
         return ev
 
     # -- views ---------------------------------------------------------------------
-    def describe(self):
+    def describe(self) -> dict[str, Any]:
         """``DescribeStream``'s StreamDescription, in brief."""
         return {"StreamName": self.name, "StreamARN": self.arn, "StreamStatus": "ACTIVE",
                 "RetentionPeriodHours": self.retention_hours, "Shards": [s.describe() for s in self.shards]}
 
     @property
-    def puts(self):
+    def puts(self) -> pd.DataFrame:
+        """Every put attempt, accepted or rejected, in the order they were made."""
         return pd.DataFrame(self.put_rows, columns=KINESIS_PUT_COLUMNS)
 
     @property
-    def records(self):
+    def records(self) -> pd.DataFrame:
         """Every accepted record with its final state (``pending`` if it has none yet), by shard."""
         lane_of = self.mapping.lane_index if self.mapping is not None else (lambda r: 0)
         states = self.ledger.states
@@ -250,6 +266,6 @@ class KinesisStream:
                                                None if entry.state == PENDING else entry.time_s))
         return pd.DataFrame(rows, columns=KINESIS_RECORD_COLUMNS)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<KinesisStream {self.name}: {len(self.shards)} shards, {self.unsettled} records unsettled>"
 

@@ -28,10 +28,13 @@ Records: ``esm.batches`` (one row per batch, ``BATCH_COLUMNS``) and
 ``esm.concurrency()`` (batches in flight and the pollers' slots over time).
 """
 
+from __future__ import annotations
+
 import itertools
 import json
 import random
 import uuid
+from typing import Any
 
 import pandas as pd
 
@@ -48,7 +51,8 @@ from ...records import (
     SqsBatchRecord,
     SqsPollerSample,
 )
-from .message import LIVE
+from ...runtime import Account, Function
+from .message import LIVE, Message
 from .params import int_param
 from .queue import SqsQueue
 
@@ -58,9 +62,12 @@ BATCH_COLUMNS = SQS_BATCH_COLUMNS     # the columns of ``esm.batches`` (the name
 class _Batch:
     __slots__ = ("id", "messages", "handles", "counts", "records", "bytes", "full", "opened_s")
 
-    def __init__(self, batch_id, opened_s):
+    def __init__(self, batch_id: str, opened_s: float) -> None:
         self.id, self.opened_s = batch_id, opened_s
-        self.messages, self.handles, self.counts, self.records = [], [], [], []
+        self.messages: list[Message] = []
+        self.handles: list[str] = []      # each message's receipt handle from this batch's receive
+        self.counts: list[int] = []       # each message's receive count after that receive
+        self.records: list[dict] = []     # the event's Records
         self.bytes = len(b'{"Records": []}')
         self.full = False
 
@@ -68,12 +75,13 @@ class _Batch:
 class SqsEventSourceMapping:
     """Lambda's pollers for one SQS queue and one function (``CreateEventSourceMapping``)."""
 
-    def __init__(self, account, queue, fn, *, batch_size=facts.SQS_ESM_DEFAULT_BATCH_SIZE,
-                 maximum_batching_window_s=0, maximum_concurrency=None, report_batch_item_failures=False,
-                 concurrency_cap=facts.SQS_ESM_DEFAULT_MAX_CONCURRENCY,
-                 scale_up_per_minute=facts.SQS_ESM_SCALE_UP_PER_MINUTE,
-                 scale_down_per_minute=facts.SQS_ESM_SCALE_DOWN_PER_MINUTE,
-                 throttle_backoff_s=facts.SQS_ESM_THROTTLE_BACKOFF_S):
+    def __init__(self, account: Account, queue: SqsQueue, fn: Function, *,
+                 batch_size: int = facts.SQS_ESM_DEFAULT_BATCH_SIZE, maximum_batching_window_s: int = 0,
+                 maximum_concurrency: int | None = None, report_batch_item_failures: bool = False,
+                 concurrency_cap: int = facts.SQS_ESM_DEFAULT_MAX_CONCURRENCY,
+                 scale_up_per_minute: float = facts.SQS_ESM_SCALE_UP_PER_MINUTE,
+                 scale_down_per_minute: float = facts.SQS_ESM_SCALE_DOWN_PER_MINUTE,
+                 throttle_backoff_s: tuple[float, float] = facts.SQS_ESM_THROTTLE_BACKOFF_S) -> None:
         if not isinstance(queue, SqsQueue):
             raise InvalidParameterValueException("EventSourceArn", queue, "an SqsQueue")
         if getattr(fn, "account", None) is not account or queue.account is not account:
@@ -132,17 +140,18 @@ class SqsEventSourceMapping:
         self.env.process(self._dispatch())
         self.env.process(self._scale())
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"<SqsEventSourceMapping {self.queue.name} -> {self.fn.name}: batch {self.batch_size}, "
                 f"{self.inflight}/{self.slots} batches in flight>")
 
     @property
-    def slots(self):
+    def slots(self) -> int:
         """How many batches may be in flight now (the pollers' current concurrency)."""
         return min(int(self.target + 1e-9), self.ceiling)
 
     @property
-    def drained(self):
+    def drained(self) -> bool:
+        """True when the queue has nothing left to settle and no batch is in flight."""
         return self.queue.unsettled == 0 and self.inflight == 0
 
     # -- polling -------------------------------------------------------------------------
@@ -299,12 +308,12 @@ class SqsEventSourceMapping:
 
     # -- records -------------------------------------------------------------------------
     @property
-    def batches(self):
+    def batches(self) -> pd.DataFrame:
         """One row per batch (``BATCH_COLUMNS``), in the order the batches finished
         (a property, as on the Kinesis mapping)."""
         return pd.DataFrame(self.records, columns=SQS_BATCH_COLUMNS)
 
-    def processing_starts(self):
+    def processing_starts(self) -> dict[str, float]:
         """``{message_id: start of the batch that processed it}`` (the successful batch;
         messages never processed are absent)."""
         b = self.batches
@@ -315,12 +324,12 @@ class SqsEventSourceMapping:
                     starts[m] = t
         return starts
 
-    def concurrency(self):
+    def concurrency(self) -> pd.DataFrame:
         """Batches in flight and the pollers' slots, as a step function over time."""
         return pd.DataFrame(self.samples, columns=SQS_POLLER_COLUMNS)
 
 
-def _batch_item_failures(response, ids):
+def _batch_item_failures(response: Any, ids: set[str]) -> set[str] | None:
     """The message ids a ReportBatchItemFailures response returns, or None when it is invalid."""
     if response is None:
         return set()

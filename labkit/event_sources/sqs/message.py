@@ -6,6 +6,8 @@ for good: ``DELETED`` (processed), ``DEAD_LETTERED`` (moved by the redrive
 policy) or ``EXPIRED`` (past the retention period).
 """
 
+from __future__ import annotations
+
 import hashlib
 
 # Message states.
@@ -20,8 +22,8 @@ class Message:
                  "receive_count", "first_receive_s", "state", "receipt_handle", "visible_at", "token",
                  "message_attributes", "ledger_key", "settled_s", "settle_order")
 
-    def __init__(self, message_id, body, group_id, dedup_id, seq, sent_s, expire_s, message_attributes,
-                 ledger_key):
+    def __init__(self, message_id: str, body: str, group_id: str | None, dedup_id: str | None, seq: int,
+                 sent_s: float, expire_s: float, message_attributes: dict, ledger_key: str) -> None:
         self.message_id, self.body = message_id, body
         self.md5 = hashlib.md5(body.encode()).hexdigest()
         self.group_id, self.dedup_id = group_id, dedup_id
@@ -37,6 +39,6 @@ class Message:
         self.settled_s = None
         self.settle_order = None       # global order of settling, to compare messages settled at one instant
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         g = f", group={self.group_id}" if self.group_id is not None else ""
         return f"<Message {self.message_id[:8]} {self.state}, received {self.receive_count}x{g}>"

@@ -1,9 +1,21 @@
 """Feed an SQS queue from an open-loop workload."""
 
+from __future__ import annotations
+
 import json
+import random
+from collections.abc import Callable, Generator
+from typing import Any
+
+import simpy
+
+from ...workload import Workload
+from .queue import SqsQueue
 
 
-def produce(queue, workload, rng, *, group_id=None, deduplication_id=None):
+def produce(queue: SqsQueue, workload: Workload, rng: random.Random, *,
+            group_id: str | Callable[[Any], str] | None = None,
+            deduplication_id: Callable[[int, Any], str] | None = None) -> Generator[simpy.Event, Any, list[str]]:
     """Generator for a simpy process: send ``workload``'s events to ``queue`` at their offsets.
 
     Offsets count from when the process starts. A payload that is not a string is

@@ -28,6 +28,8 @@ Each accepted message is registered in a ``Ledger`` under its MessageId
 (deleted after processing), ``dead_letter_queue`` or ``dropped``.
 """
 
+from __future__ import annotations
+
 import base64
 import bisect
 import hashlib
@@ -37,10 +39,12 @@ import math
 import random
 import uuid
 from collections import deque
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pandas as pd
+import simpy
 
 from ... import arns, facts
 from ...errors import InvalidParameterValueException
@@ -57,6 +61,7 @@ from ...records import (
     SqsQueueMetrics,
     SqsQueueSample,
 )
+from ...runtime import Account
 from ..destinations import DestinationQueue
 from ..ledger import Ledger
 from .message import DEAD_LETTERED, DELETED, EXPIRED, INFLIGHT, LIVE, VISIBLE, Message
@@ -110,8 +115,8 @@ class _DedupSent(NamedTuple):
 class _Group:
     __slots__ = ("messages", "inflight")
 
-    def __init__(self):
-        self.messages = deque()   # live messages (and some settled ones, removed lazily) in send order
+    def __init__(self) -> None:
+        self.messages: deque[Message] = deque()   # live messages (and some settled ones, removed lazily) in send order
         self.inflight = 0
 
 
@@ -119,10 +124,10 @@ class _Group:
 class RedrivePolicy:
     """The source queue's dead-letter policy: after ``max_receive_count`` receives, move the message."""
 
-    dead_letter_target: object
+    dead_letter_target: DestinationQueue | SqsQueue
     max_receive_count: int
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         lo, hi = facts.SQS_MAX_RECEIVE_COUNT_RANGE
         object.__setattr__(self, "max_receive_count",
                            int_param("RedrivePolicy.maxReceiveCount", self.max_receive_count, lo, hi))
@@ -134,9 +139,11 @@ class RedrivePolicy:
 class SqsQueue:
     """A simulated SQS queue: the state of every message, plus an API-shaped surface."""
 
-    def __init__(self, account, name, *, fifo=None, visibility_timeout_s=facts.SQS_DEFAULT_VISIBILITY_TIMEOUT_S,
-                 message_retention_s=facts.SQS_DEFAULT_RETENTION_S, redrive_policy=None,
-                 content_based_deduplication=False, ledger=None):
+    def __init__(self, account: Account, name: str, *, fifo: bool | None = None,
+                 visibility_timeout_s: int = facts.SQS_DEFAULT_VISIBILITY_TIMEOUT_S,
+                 message_retention_s: int = facts.SQS_DEFAULT_RETENTION_S,
+                 redrive_policy: RedrivePolicy | None = None, content_based_deduplication: bool = False,
+                 ledger: Ledger | None = None) -> None:
         if not isinstance(name, str) or not name:
             raise InvalidParameterValueException("QueueName", name, "a non-empty string")
         suffix = facts.SQS_FIFO_SUFFIX
@@ -170,34 +177,36 @@ class SqsQueue:
         self._seq = itertools.count(1)
         self._auto_dedup = itertools.count(1)
         self._settle_counter = itertools.count(1)
-        self.messages = {}          # ledger key -> Message, every message ever accepted
+        self.messages: dict[str, Message] = {}      # ledger key -> every message ever accepted
         self.deduplicated = 0       # sends suppressed by FIFO deduplication
         self.n_visible = self.n_inflight = 0
         self.unsettled = 0
         self._visible: list[_Visible] = []      # standard: receive order
-        self._groups = {}           # FIFO: MessageGroupId -> _Group
+        self._groups: dict[str, _Group] = {}    # FIFO: MessageGroupId -> its messages
         self._ready: list[_Ready] = []          # FIFO: groups that may have a batch
         self._expiry: list[_Expiry] = []        # retention order
         self._next_sweep = None
         self._dedup: dict[str, _FirstSend] = {}         # deduplication id -> its first send
         self._dedup_order: deque[_DedupSent] = deque()  # oldest first
-        self._changed = None        # event triggered when messages may have become receivable
-        self._drain_waiters = []
+        self._changed: simpy.Event | None = None   # triggered when messages may have become receivable
+        self._drain_waiters: list[simpy.Event] = []
         self.samples = [SqsQueueSample(self.env.now, 0, 0, math.nan)]   # every change of the counts
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         kind = "FIFO" if self.fifo else "standard"
         return (f"<SqsQueue {self.name} ({kind}): {self.n_visible} visible, {self.n_inflight} in flight, "
                 f"{len(self.messages)} accepted>")
 
     # -- API shape ---------------------------------------------------------------------
-    def send_message(self, MessageBody, MessageGroupId=None, MessageDeduplicationId=None,  # noqa: N803
-                     MessageAttributes=None):
+    def send_message(self, MessageBody: str, MessageGroupId: str | None = None,  # noqa: N803
+                     MessageDeduplicationId: str | None = None,  # noqa: N803
+                     MessageAttributes: dict | None = None) -> dict[str, str]:  # noqa: N803
         """``SendMessage``: returns ``{"MessageId", "MD5OfMessageBody"[, "SequenceNumber"]}``."""
         body, group, dedup, attrs = self._check_send(MessageBody, MessageGroupId, MessageDeduplicationId,
                                                      MessageAttributes)
         now = self.env.now
         if self.fifo:
+            assert dedup is not None      # _check_send derives one on a FIFO queue
             self._forget_old_dedup_ids(now)
             seen = self._dedup.get(dedup)
             if seen is not None:
@@ -205,13 +214,14 @@ class SqsQueue:
                 original = self.messages[seen.message_id]
                 return self._send_result(original)
         msg = self._new_message(self._new_id(), body, group, dedup, now, attrs, None)
-        if self.fifo:
+        if self.fifo and dedup is not None:
             self._dedup[dedup] = _FirstSend(now, msg.message_id)
             self._dedup_order.append(_DedupSent(now, dedup))
         return self._send_result(msg)
 
-    def send_message_batch(self, Entries):  # noqa: N803
-        """``SendMessageBatch``: up to 10 entries; returns ``{"Successful": [...], "Failed": [...]}``."""
+    def send_message_batch(self, Entries: list[Any]) -> dict[str, list[dict]]:  # noqa: N803
+        """``SendMessageBatch``: up to 10 entries; returns ``{"Successful": [...], "Failed": [...]}``.
+        Each entry is checked as SQS does: a bad one fails alone, in ``Failed``."""
         if not isinstance(Entries, (list, tuple)) or not 1 <= len(Entries) <= facts.SQS_SEND_BATCH_MAX_ENTRIES:
             raise InvalidParameterValueException("Entries", Entries,
                                                  f"a list of 1 to {facts.SQS_SEND_BATCH_MAX_ENTRIES} entries")
@@ -234,14 +244,14 @@ class SqsQueue:
                 ok.append({"Id": e["Id"], **r})
         return {"Successful": ok, "Failed": failed}
 
-    def receive_message(self, MaxNumberOfMessages=1):  # noqa: N803
+    def receive_message(self, MaxNumberOfMessages: int = 1) -> dict[str, list[dict]]:  # noqa: N803
         """``ReceiveMessage`` (no long polling): ``{"Messages": [...]}`` with system attributes."""
         n = int_param("MaxNumberOfMessages", MaxNumberOfMessages, 1, facts.SQS_SEND_BATCH_MAX_ENTRIES)
         msgs = self.receive(n)
         return {"Messages": [{"MessageId": m.message_id, "ReceiptHandle": m.receipt_handle, "Body": m.body,
                               "MD5OfBody": m.md5, "Attributes": self.system_attributes(m)} for m in msgs]}
 
-    def delete_message(self, ReceiptHandle):  # noqa: N803
+    def delete_message(self, ReceiptHandle: str) -> dict:  # noqa: N803
         """``DeleteMessage``: deletes the message if the handle is its latest one (else does nothing)."""
         for m in self.messages.values():
             if m.receipt_handle == ReceiptHandle:
@@ -289,7 +299,7 @@ class SqsQueue:
             if seen is not None and seen.sent_s == old.sent_s:
                 del self._dedup[old.dedup_id]
 
-    def auto_deduplication_id(self):
+    def auto_deduplication_id(self) -> str:
         """A fresh ``MessageDeduplicationId`` (``labkit-1``, ``labkit-2``, ...) for a producer that sends
         to a FIFO queue without content-based deduplication and has no ids of its own."""
         return f"labkit-{next(self._auto_dedup)}"
@@ -328,12 +338,12 @@ class SqsQueue:
         self._sample()
         return msg
 
-    def accept_redriven(self, msg):
+    def accept_redriven(self, msg: Message) -> Message:
         """Take a message moved here by another queue's redrive policy (same MessageId and sent time)."""
         return self._new_message(msg.message_id, msg.body, msg.group_id, msg.dedup_id, msg.sent_s,
                                  dict(msg.message_attributes), f"{msg.message_id}@{self.name}")
 
-    def receivable(self):
+    def receivable(self) -> bool:
         """Whether a receive now would find a message (FIFO: a group with nothing in flight)."""
         if not self.fifo:
             return self.n_visible > 0
@@ -352,7 +362,7 @@ class SqsQueue:
             msgs.popleft()
         return bool(msgs)
 
-    def receive(self, max_messages, fits=None):
+    def receive(self, max_messages: int, fits: Callable[[Message], bool] | None = None) -> list[Message]:
         """Hand out up to ``max_messages`` messages, now in flight for the visibility timeout.
 
         ``fits(msg)`` may refuse a message (it stays visible and the receive stops
@@ -404,7 +414,7 @@ class SqsQueue:
             return False
         rp = self.redrive_policy
         if rp is not None and msg.receive_count >= rp.max_receive_count:
-            self._dead_letter(msg, now)
+            self._dead_letter(msg, rp.dead_letter_target, now)
             return False
         return True
 
@@ -447,7 +457,7 @@ class SqsQueue:
             heapq.heappush(self._ready, _new(_Ready, (g.messages[0].seq, g.messages[0].group_id)))
             self._notify()
 
-    def delete(self, msg, receipt_handle):
+    def delete(self, msg: Message, receipt_handle: str) -> bool:
         """Delete ``msg`` if ``receipt_handle`` is its latest; return whether it was deleted."""
         if msg.state != INFLIGHT or msg.receipt_handle != receipt_handle:
             return False
@@ -471,9 +481,8 @@ class SqsQueue:
                 if g.inflight == 0 and self._clean_head(g):   # the group's next message may be ready now
                     heapq.heappush(self._ready, _new(_Ready, (g.messages[0].seq, msg.group_id)))
 
-    def _dead_letter(self, msg, now):
+    def _dead_letter(self, msg, target, now):
         self._leave(msg, DEAD_LETTERED)
-        target = self.redrive_policy.dead_letter_target
         if isinstance(target, SqsQueue):
             target.accept_redriven(msg)
         else:
@@ -519,7 +528,7 @@ class SqsQueue:
             self._schedule_sweep(heap[0].expire_s)
 
     # -- signals -------------------------------------------------------------------------
-    def wait_receivable(self):
+    def wait_receivable(self) -> simpy.Event:
         """An event triggered the next time messages may have become receivable."""
         if self._changed is None:
             self._changed = self.env.event()
@@ -530,10 +539,10 @@ class SqsQueue:
         if ev is not None:
             ev.succeed()
 
-    def when_drained(self, after=None):
+    def when_drained(self, after: simpy.Event | None = None) -> simpy.Process:
         """A simpy process that ends once ``after`` (an event, e.g. the producer) has happened and
         every message accepted by this queue has settled (deleted, dead-lettered or dropped)."""
-        def wait():
+        def wait() -> Generator[simpy.Event, Any, None]:
             if after is not None:
                 yield after
             while self.unsettled:
@@ -543,7 +552,7 @@ class SqsQueue:
         return self.env.process(wait())
 
     @property
-    def drained(self):
+    def drained(self) -> bool:
         return self.unsettled == 0
 
     # -- records -------------------------------------------------------------------------
@@ -564,12 +573,13 @@ class SqsQueue:
     def _epoch_ms(self, t):
         return str(int(round((self.account.epoch + t) * 1000)))
 
-    def system_attributes(self, msg):
+    def system_attributes(self, msg: Message) -> dict[str, str | None]:
         """The message's ``Attributes`` as SQS returns them (strings)."""
-        a = {"ApproximateReceiveCount": str(msg.receive_count), "SentTimestamp": self._epoch_ms(msg.sent_s),
-             "SenderId": SENDER_ID,
-             "ApproximateFirstReceiveTimestamp": self._epoch_ms(msg.first_receive_s)
-             if msg.first_receive_s is not None else ""}
+        a: dict[str, str | None] = {
+            "ApproximateReceiveCount": str(msg.receive_count), "SentTimestamp": self._epoch_ms(msg.sent_s),
+            "SenderId": SENDER_ID,
+            "ApproximateFirstReceiveTimestamp": self._epoch_ms(msg.first_receive_s)
+            if msg.first_receive_s is not None else ""}
         if self.fifo:
             a["SequenceNumber"] = f"{msg.seq:020d}"
             a["MessageGroupId"] = msg.group_id
@@ -578,7 +588,7 @@ class SqsQueue:
             a["MessageGroupId"] = msg.group_id
         return a
 
-    def lambda_record(self, msg):
+    def lambda_record(self, msg: Message) -> dict[str, Any]:
         """One element of the ``Records`` list Lambda passes to the function."""
         attrs = {}
         for k, v in msg.message_attributes.items():
@@ -589,11 +599,11 @@ class SqsQueue:
                 "attributes": self.system_attributes(msg), "messageAttributes": attrs, "md5OfBody": msg.md5,
                 "eventSource": "aws:sqs", "eventSourceARN": self.arn, "awsRegion": self.account.region}
 
-    def history(self):
+    def history(self) -> pd.DataFrame:
         """Every change of the queue's counts: time_s, visible, not_visible, oldest_sent_s."""
         return pd.DataFrame(self.samples, columns=SQS_QUEUE_HISTORY_COLUMNS)
 
-    def metrics(self, period_s=1.0, t0=None, t1=None):
+    def metrics(self, period_s: float = 1.0, t0: float | None = None, t1: float | None = None) -> pd.DataFrame:
         """The SQS CloudWatch metrics sampled every ``period_s`` from ``t0`` to ``t1`` (default: now)."""
         if not isinstance(period_s, (int, float)) or period_s <= 0:
             raise InvalidParameterValueException("period_s", period_s, "a number of seconds > 0")
@@ -611,7 +621,7 @@ class SqsQueue:
             rows.append(SqsQueueMetrics(t, s.visible, s.not_visible, age))
         return pd.DataFrame(rows, columns=SQS_QUEUE_METRIC_COLUMNS)
 
-    def states(self):
+    def states(self) -> pd.DataFrame:
         """One row per accepted message: ids, group, times, receive count, final state."""
         states = self.ledger.states
         rows = [SqsMessageState(m.message_id, key, m.group_id, m.seq, m.body, m.sent_s, m.first_receive_s,
