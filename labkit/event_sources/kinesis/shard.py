@@ -149,7 +149,8 @@ class Shard:
 
     def record_added(self) -> None:
         """Wake the pollers waiting for a new record."""
-        wake(self._waiters)
+        if self._waiters:         # most puts find none: skip the call
+            wake(self._waiters)
 
 
 def wake(waiters: list[simpy.Event]) -> None:

@@ -23,7 +23,7 @@ import random
 import re
 from collections import deque
 from collections.abc import Callable, Generator
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 import simpy
@@ -55,16 +55,7 @@ _EXPLICIT_HASH_KEY = re.compile(r"0|[1-9]\d{0,38}")
 PUT_COLUMNS = KINESIS_PUT_COLUMNS
 RECORD_COLUMNS = KINESIS_RECORD_COLUMNS
 
-_new = tuple.__new__     # builds a NamedTuple without its Python-level __new__ (one per put)
-
-
-class _Entry(NamedTuple):
-    """One checked put: the shard it goes to, its data, its key and the bytes it counts."""
-
-    shard_index: int
-    blob: bytes
-    partition_key: str
-    size: int
+_new = tuple.__new__     # builds a NamedTuple without its Python-level __new__ (hot paths: puts, views)
 
 
 class _Reader(Protocol):
@@ -130,10 +121,10 @@ class KinesisStream:
     def put_record(self, data: Any, partition_key: str, explicit_hash_key: str | None = None) -> dict[str, str]:
         """``PutRecord``: returns ``{"ShardId", "SequenceNumber"}`` or raises
         ``ProvisionedThroughputExceededException`` when the shard is over its limit."""
-        entry = self._prepare(data, partition_key, explicit_hash_key)
-        result = self._put(*entry)
+        shard_index, blob, key, size = self._prepare(data, partition_key, explicit_hash_key)
+        result = self._put(shard_index, blob, key, size)
         if "ErrorCode" in result:
-            raise ProvisionedThroughputExceededException(self.name, self.shards[entry.shard_index].id)
+            raise ProvisionedThroughputExceededException(self.name, self.shards[shard_index].id)
         return result
 
     def put_records(self, records: list[dict]) -> dict[str, Any]:
@@ -150,7 +141,9 @@ class KinesisStream:
         results = [self._put(*e) for e in entries]
         return {"FailedRecordCount": sum("ErrorCode" in r for r in results), "Records": results}
 
-    def _prepare(self, data: Any, partition_key: str, explicit_hash_key: str | None) -> _Entry:
+    def _prepare(self, data: Any, partition_key: str, explicit_hash_key: str | None) -> tuple[int, bytes, str, int]:
+        """Check one put; return the arguments of ``_put``: the shard's index, the data, the
+        partition key and the bytes it counts against the shard's limit."""
         h = self._routing_key(partition_key, explicit_hash_key)
         if isinstance(data, (bytes, bytearray)):
             blob = bytes(data)
@@ -166,7 +159,7 @@ class KinesisStream:
             raise InvalidParameterValueException("Data", f"{len(blob)} bytes",
                                                  f"at most {facts.KINESIS_MAX_RECORD_BYTES} bytes")
         # The partition key counts toward the shard's bytes per second.
-        return _Entry(self._shard_index(h), blob, partition_key, len(blob) + len(partition_key.encode("utf-8")))
+        return self._shard_index(h), blob, partition_key, len(blob) + len(partition_key.encode("utf-8"))
 
     def _put(self, shard_index: int, blob: bytes, partition_key: str, size: int) -> dict[str, str]:
         shard = self.shards[shard_index]
@@ -261,9 +254,9 @@ class KinesisStream:
         for shard in self.shards:
             for r in shard.records:
                 entry = states[r.record_id]
-                rows.append(KinesisRecordState(r.record_id, shard.id, r.sequence_number, r.partition_key, lane_of(r),
-                                               r.arrival_s, entry.state, entry.reason,
-                                               None if entry.state == PENDING else entry.time_s))
+                rows.append(_new(KinesisRecordState, (r.record_id, shard.id, r.sequence_number, r.partition_key,
+                                                      lane_of(r), r.arrival_s, entry.state, entry.reason,
+                                                      None if entry.state == PENDING else entry.time_s)))
         return pd.DataFrame(rows, columns=KINESIS_RECORD_COLUMNS)
 
     def __repr__(self) -> str:
