@@ -624,7 +624,7 @@ class SqsQueue:
     def states(self) -> pd.DataFrame:
         """One row per accepted message: ids, group, times, receive count, final state."""
         states = self.ledger.states
-        rows = [SqsMessageState(m.message_id, key, m.group_id, m.seq, m.body, m.sent_s, m.first_receive_s,
-                                m.receive_count, m.settled_s, states[key].state, states[key].reason)
+        rows = [_new(SqsMessageState, (m.message_id, key, m.group_id, m.seq, m.body, m.sent_s, m.first_receive_s,
+                                       m.receive_count, m.settled_s, states[key].state, states[key].reason))
                 for key, m in self.messages.items()]
         return pd.DataFrame(rows, columns=SQS_MESSAGE_COLUMNS)
