@@ -10,6 +10,8 @@ One concept per module, each importing only the ones above it:
 
 * ``params``: the integer-parameter check the queue and the mapping share.
 * ``message``: one message and its states (visible, in flight, settled).
+* ``shapes``: the API's shapes apart from the state: checking a ``SendMessage``
+  request, what the API returns, a message's ``Attributes``, Lambda's record.
 * ``queue``: ``SqsQueue`` (visibility timeout, redrive, retention, FIFO groups,
   deduplication) and its ``RedrivePolicy``.
 * ``mapping``: ``SqsEventSourceMapping`` (poller scaling, batches, results).
@@ -32,7 +34,8 @@ tells a driver when nothing is left to settle::
 from .mapping import BATCH_COLUMNS, SqsEventSourceMapping
 from .message import DEAD_LETTERED, DELETED, EXPIRED, INFLIGHT, VISIBLE, Message
 from .producers import produce
-from .queue import ACCOUNT_ID, SENDER_ID, RedrivePolicy, SqsQueue
+from .queue import ACCOUNT_ID, RedrivePolicy, SqsQueue
+from .shapes import SENDER_ID
 
 __all__ = ["ACCOUNT_ID", "BATCH_COLUMNS", "DEAD_LETTERED", "DELETED", "EXPIRED", "INFLIGHT", "SENDER_ID", "VISIBLE",
            "Message", "RedrivePolicy", "SqsEventSourceMapping", "SqsQueue", "produce"]

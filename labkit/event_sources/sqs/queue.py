@@ -1,4 +1,6 @@
-"""An SQS queue (standard or FIFO): the state of every message, plus an API-shaped surface.
+"""An SQS queue (standard or FIFO): the state of every message, and the API calls on it
+(``send_message``, ``send_message_batch``, ``receive_message``, ``delete_message``; the
+shapes of their requests and answers are in ``labkit.event_sources.sqs.shapes``).
 
 * A received message is *in flight* (not visible) for the queue's visibility
   timeout (default 30 s, 0-43,200 s). Each receive increments its
@@ -26,13 +28,16 @@ Each accepted message is registered in a ``Ledger`` under its MessageId
 (messages moved into a simulated dead-letter ``SqsQueue`` under
 ``"<MessageId>@<dlq name>"``) and settles exactly once: ``succeeded``
 (deleted after processing), ``dead_letter_queue`` or ``dropped``.
+
+Tables: ``queue.history()`` (every change of the counts, ``SqsQueueSample``),
+``queue.metrics(period_s)`` (the CloudWatch metrics, ``SqsQueueMetrics``) and
+``queue.states()`` (every accepted message and its state, ``SqsMessageState``).
 """
 
 from __future__ import annotations
 
 import base64
 import bisect
-import hashlib
 import heapq
 import itertools
 import math
@@ -64,12 +69,11 @@ from ...records import (
 from ...runtime import Account
 from ..destinations import DestinationQueue
 from ..ledger import Ledger
+from . import shapes
 from .message import DEAD_LETTERED, DELETED, EXPIRED, INFLIGHT, LIVE, VISIBLE, Message
 from .params import int_param
 
 ACCOUNT_ID = arns.ACCOUNT_ID
-# The SenderId shown in AWS's example SQS event (an IAM user id).
-SENDER_ID = "AIDAIENQZJOLO23YVJ4VO"
 
 _new = tuple.__new__     # builds a NamedTuple without its Python-level __new__ (hot paths)
 
@@ -202,22 +206,22 @@ class SqsQueue:
                      MessageDeduplicationId: str | None = None,  # noqa: N803
                      MessageAttributes: dict | None = None) -> dict[str, str]:  # noqa: N803
         """``SendMessage``: returns ``{"MessageId", "MD5OfMessageBody"[, "SequenceNumber"]}``."""
-        body, group, dedup, attrs = self._check_send(MessageBody, MessageGroupId, MessageDeduplicationId,
-                                                     MessageAttributes)
+        body, group, dedup, attrs = shapes.check_send(self.fifo, self.content_based_deduplication, MessageBody,
+                                                      MessageGroupId, MessageDeduplicationId, MessageAttributes)
         now = self.env.now
         if self.fifo:
-            assert dedup is not None      # _check_send derives one on a FIFO queue
+            assert dedup is not None      # check_send derives one on a FIFO queue
             self._forget_old_dedup_ids(now)
             seen = self._dedup.get(dedup)
             if seen is not None:
                 self.deduplicated += 1
                 original = self.messages[seen.message_id]
-                return self._send_result(original)
+                return shapes.send_result(original, self.fifo)
         msg = self._new_message(self._new_id(), body, group, dedup, now, attrs, None)
         if self.fifo and dedup is not None:
             self._dedup[dedup] = _FirstSend(now, msg.message_id)
             self._dedup_order.append(_DedupSent(now, dedup))
-        return self._send_result(msg)
+        return shapes.send_result(msg, self.fifo)
 
     def send_message_batch(self, Entries: list[Any]) -> dict[str, list[dict]]:  # noqa: N803
         """``SendMessageBatch``: up to 10 entries; returns ``{"Successful": [...], "Failed": [...]}``.
@@ -248,8 +252,7 @@ class SqsQueue:
         """``ReceiveMessage`` (no long polling): ``{"Messages": [...]}`` with system attributes."""
         n = int_param("MaxNumberOfMessages", MaxNumberOfMessages, 1, facts.SQS_SEND_BATCH_MAX_ENTRIES)
         msgs = self.receive(n)
-        return {"Messages": [{"MessageId": m.message_id, "ReceiptHandle": m.receipt_handle, "Body": m.body,
-                              "MD5OfBody": m.md5, "Attributes": self.system_attributes(m)} for m in msgs]}
+        return {"Messages": [shapes.received_message(m, self.system_attributes(m)) for m in msgs]}
 
     def delete_message(self, ReceiptHandle: str) -> dict:  # noqa: N803
         """``DeleteMessage``: deletes the message if the handle is its latest one (else does nothing)."""
@@ -259,37 +262,7 @@ class SqsQueue:
                 return {}
         return {}
 
-    # -- checks --------------------------------------------------------------------------
-    def _check_send(self, body, group, dedup, attrs):
-        if not isinstance(body, str) or not body:
-            raise InvalidParameterValueException(
-                "MessageBody", body if not isinstance(body, (dict, list)) else type(body).__name__,
-                "a non-empty string (json.dumps a dict first)")
-        size = len(body.encode())
-        if size > facts.SQS_MAX_MESSAGE_BYTES:
-            raise InvalidParameterValueException("MessageBody", f"{size} bytes",
-                                                 f"at most {facts.SQS_MAX_MESSAGE_BYTES:,} bytes")
-        if attrs is not None and not isinstance(attrs, dict):
-            raise InvalidParameterValueException("MessageAttributes", attrs, "None or a dict")
-        if self.fifo:
-            if not isinstance(group, str) or not group:
-                raise InvalidParameterValueException("MessageGroupId", group, "a non-empty string on a FIFO queue")
-            if dedup is None:
-                if not self.content_based_deduplication:
-                    raise InvalidParameterValueException(
-                        "MessageDeduplicationId", None,
-                        "a string, unless the queue has ContentBasedDeduplication enabled")
-                dedup = hashlib.sha256(body.encode()).hexdigest()
-            elif not isinstance(dedup, str) or not dedup:
-                raise InvalidParameterValueException("MessageDeduplicationId", dedup, "a non-empty string")
-        else:
-            if dedup is not None:
-                raise InvalidParameterValueException("MessageDeduplicationId", dedup,
-                                                     "None on a standard queue (only FIFO queues deduplicate)")
-            if group is not None and (not isinstance(group, str) or not group):
-                raise InvalidParameterValueException("MessageGroupId", group, "None or a non-empty string")
-        return body, group, dedup, dict(attrs or {})
-
+    # -- deduplication -----------------------------------------------------------------
     def _forget_old_dedup_ids(self, now):
         horizon = now - facts.SQS_FIFO_DEDUPLICATION_INTERVAL_S
         order = self._dedup_order
@@ -307,13 +280,7 @@ class SqsQueue:
     def _new_id(self):
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 
-    def _send_result(self, msg):
-        out = {"MessageId": msg.message_id, "MD5OfMessageBody": msg.md5}
-        if self.fifo:
-            out["SequenceNumber"] = f"{msg.seq:020d}"
-        return out
-
-    # -- the model ------------------------------------------------------------------------
+    # -- the model ---------------------------------------------------------------------
     def _new_message(self, message_id, body, group, dedup, sent_s, attrs, ledger_key):
         now = self.env.now
         seq = next(self._seq)
@@ -487,7 +454,8 @@ class SqsQueue:
             target.accept_redriven(msg)
         else:
             attrs = {"MessageId": msg.message_id, "SourceQueue": self.name,
-                     "ApproximateReceiveCount": msg.receive_count, "SentTimestamp": self._epoch_ms(msg.sent_s)}
+                     "ApproximateReceiveCount": msg.receive_count,
+                     "SentTimestamp": shapes.epoch_ms(self.account.epoch, msg.sent_s)}
             if msg.group_id is not None:
                 attrs["MessageGroupId"] = msg.group_id
             target.send(now, msg.body, attrs)
@@ -510,7 +478,7 @@ class SqsQueue:
             for ev in waiters:
                 ev.succeed()
 
-    # -- retention -----------------------------------------------------------------------
+    # -- retention ---------------------------------------------------------------------
     def _schedule_sweep(self, t):
         if self._next_sweep is None or t < self._next_sweep:
             self._next_sweep = t
@@ -527,7 +495,7 @@ class SqsQueue:
         if heap:
             self._schedule_sweep(heap[0].expire_s)
 
-    # -- signals -------------------------------------------------------------------------
+    # -- signals -----------------------------------------------------------------------
     def wait_receivable(self) -> simpy.Event:
         """An event triggered the next time messages may have become receivable."""
         if self._changed is None:
@@ -555,7 +523,7 @@ class SqsQueue:
     def drained(self) -> bool:
         return self.unsettled == 0
 
-    # -- records -------------------------------------------------------------------------
+    # -- records -----------------------------------------------------------------------
     def _oldest_sent(self):
         heap = self._expiry
         while heap and heap[0].message.state not in LIVE:
@@ -570,34 +538,13 @@ class SqsQueue:
         else:
             self.samples.append(row)
 
-    def _epoch_ms(self, t):
-        return str(int(round((self.account.epoch + t) * 1000)))
-
     def system_attributes(self, msg: Message) -> dict[str, str | None]:
         """The message's ``Attributes`` as SQS returns them (strings)."""
-        a: dict[str, str | None] = {
-            "ApproximateReceiveCount": str(msg.receive_count), "SentTimestamp": self._epoch_ms(msg.sent_s),
-            "SenderId": SENDER_ID,
-            "ApproximateFirstReceiveTimestamp": self._epoch_ms(msg.first_receive_s)
-            if msg.first_receive_s is not None else ""}
-        if self.fifo:
-            a["SequenceNumber"] = f"{msg.seq:020d}"
-            a["MessageGroupId"] = msg.group_id
-            a["MessageDeduplicationId"] = msg.dedup_id
-        elif msg.group_id is not None:
-            a["MessageGroupId"] = msg.group_id
-        return a
+        return shapes.system_attributes(msg, self.fifo, self.account.epoch)
 
     def lambda_record(self, msg: Message) -> dict[str, Any]:
         """One element of the ``Records`` list Lambda passes to the function."""
-        attrs = {}
-        for k, v in msg.message_attributes.items():
-            v = v if isinstance(v, dict) else {"DataType": "String", "StringValue": str(v)}
-            attrs[k] = {"stringValue": v.get("StringValue"), "binaryValue": v.get("BinaryValue"),
-                        "stringListValues": [], "binaryListValues": [], "dataType": v.get("DataType", "String")}
-        return {"messageId": msg.message_id, "receiptHandle": msg.receipt_handle, "body": msg.body,
-                "attributes": self.system_attributes(msg), "messageAttributes": attrs, "md5OfBody": msg.md5,
-                "eventSource": "aws:sqs", "eventSourceARN": self.arn, "awsRegion": self.account.region}
+        return shapes.lambda_record(msg, self.system_attributes(msg), self.arn, self.account.region)
 
     def history(self) -> pd.DataFrame:
         """Every change of the queue's counts: time_s, visible, not_visible, oldest_sent_s."""
