@@ -16,7 +16,10 @@ One concept per module, each importing only the ones above it:
 Tables for notebooks: ``stream.puts`` (every put attempt), ``stream.records``
 (every accepted record and its final state), ``mapping.batches`` (every batch
 invocation: BATCH_COLUMNS) and ``mapping.iterator_age`` (the age of the last
-record of each batch when its invocation finished, per shard and lane).
+record of each batch when its invocation finished, per shard and lane). Their
+rows are named records from ``labkit.records`` (``KinesisPutRecord``,
+``KinesisRecordState``, ``KinesisBatchRecord``, ``IteratorAgeRecord``), each
+table's columns the fields of its type.
 
 Not modelled: enhanced fan-out, resharding, GetRecords read limits (2 MB/s,
 10,000 records per call), tumbling windows, AT_TIMESTAMP, and duplicates

@@ -20,7 +20,10 @@ One concept per module, each importing only the ones above it:
 Records: ``esm.batches`` (one row per batch, ``BATCH_COLUMNS``),
 ``esm.concurrency()`` (batches in flight and the scaling target over time),
 ``queue.metrics(period_s)`` (``ApproximateNumberOfMessagesVisible``,
-``...NotVisible`` and ``ApproximateAgeOfOldestMessage``). ``produce(...)``
+``...NotVisible`` and ``ApproximateAgeOfOldestMessage``), ``queue.history()``
+and ``queue.states()``. Their rows are named records from ``labkit.records``
+(``SqsBatchRecord``, ``SqsPollerSample``, ``SqsQueueMetrics``, ``SqsQueueSample``,
+``SqsMessageState``), each table's columns the fields of its type. ``produce(...)``
 feeds a queue from an open-loop workload; ``queue.when_drained(after=...)``
 tells a driver when nothing is left to settle::
 
