@@ -357,8 +357,9 @@ class SqsQueue:
         else:
             heap = self._visible
             while heap and len(out) < max_messages:
-                seq, token, msg = heap[0]
-                if msg.state != VISIBLE or msg.token != token:
+                top = heap[0]
+                msg = top.message
+                if msg.state != VISIBLE or msg.token != top.token:
                     heapq.heappop(heap)
                     continue
                 if not self._deliverable(msg, now):
