@@ -383,3 +383,182 @@ class ServiceCall(NamedTuple):
 
 
 SERVICE_CALL_COLUMNS = ServiceCall._fields
+
+# -- event sources: Kinesis and SQS -------------------------------------------------------------
+# The tables of ``labkit.event_sources.kinesis`` (``stream.puts``, ``stream.records``,
+# ``mapping.batches``, ``mapping.iterator_age``) and ``labkit.event_sources.sqs``
+# (``mapping.batches``, ``mapping.concurrency()``, ``queue.history()``, ``queue.metrics()``,
+# ``queue.states()``): one named record per row; each table's columns are its type's fields.
+
+# Outcomes of a batch besides those of its invocation (SUCCESS, ERROR, TIMEOUT, THROTTLED).
+PARTIAL = "partial"                      # the function succeeded but reported some items as failed
+INVALID_RESPONSE = "invalid_response"    # a batch-item-failures response that fails the whole batch
+# Outcomes of one Kinesis put.
+ACCEPTED = "accepted"
+REJECTED = "rejected"                    # over the shard's write limit: never reaches the ledger
+# Why an event source settles a record or message other than SUCCEEDED.
+RETENTION_EXPIRED = "RetentionExpired"
+MAX_RECEIVE_COUNT_EXCEEDED = "MaxReceiveCountExceeded"
+RETRY_ATTEMPTS_EXHAUSTED = "RetryAttemptsExhausted"
+RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
+
+
+class KinesisPutRecord(NamedTuple):
+    """One put attempt on a Kinesis stream (``stream.puts``). ``bytes`` counts the data and the
+    partition key (as the shard's write limit does); a ``REJECTED`` put has no sequence number."""
+
+    time_s: float
+    partition_key: str
+    shard_id: str
+    sequence_number: str | None
+    bytes: int
+    outcome: str
+    error_code: str | None
+
+
+KINESIS_PUT_COLUMNS = KinesisPutRecord._fields
+
+
+class KinesisRecordState(NamedTuple):
+    """One accepted Kinesis record and its state in the ledger (``stream.records``); ``lane`` is
+    its ParallelizationFactor lane (0 without a mapping), ``settled_s`` None while ``PENDING``."""
+
+    record_id: str
+    shard_id: str
+    sequence_number: str
+    partition_key: str
+    lane: int
+    arrival_s: float
+    state: str
+    reason: str | None
+    settled_s: float | None
+
+
+KINESIS_RECORD_COLUMNS = KinesisRecordState._fields
+
+
+class KinesisBatchRecord(NamedTuple):
+    """One invocation attempt of a Kinesis batch (``mapping.batches``). ``invoked_s`` and
+    ``finished_s`` are the invocation's arrival and end; ``retry`` counts the retries before
+    it; ``bisect_depth`` how often the batch was split (ids ``<batch>.1``, ``<batch>.2``)."""
+
+    batch_id: str
+    shard_id: str
+    lane: int
+    first_sequence: str
+    last_sequence: str
+    size: int
+    payload_bytes: int
+    request_id: str
+    invoked_s: float
+    finished_s: float
+    outcome: str
+    error_type: str | None
+    retry: int
+    bisect_depth: int
+
+
+KINESIS_BATCH_COLUMNS = KinesisBatchRecord._fields
+
+
+class IteratorAgeRecord(NamedTuple):
+    """IteratorAge when a Kinesis batch attempt finished (``mapping.iterator_age``): the age of
+    the batch's last record at ``time_s``."""
+
+    time_s: float
+    shard_id: str
+    lane: int
+    iterator_age_ms: float
+    batch_id: str
+    outcome: str
+
+
+ITERATOR_AGE_COLUMNS = IteratorAgeRecord._fields
+
+
+class SqsBatchRecord(NamedTuple):
+    """One batch of an SQS event source mapping (``mapping.batches``), after its last attempt.
+    ``started_s`` is the first non-throttled invocation's start (None if every attempt was
+    throttled); ``receive_counts`` the messages' ApproximateReceiveCount in this batch;
+    ``returned_ids`` the messages left in the queue; ``stale_deletes`` the deletes refused
+    because a message had been received again meanwhile."""
+
+    batch_id: str
+    function: str
+    queue: str
+    request_id: str
+    attempts: int
+    throttles: int
+    opened_s: float
+    started_s: float | None
+    end_s: float
+    size: int
+    payload_bytes: int
+    message_ids: tuple[str, ...]
+    group_ids: tuple[str | None, ...]
+    receive_counts: tuple[int, ...]
+    outcome: str
+    error_type: str | None
+    returned_ids: tuple[str, ...]
+    deleted: int
+    stale_deletes: int
+
+
+SQS_BATCH_COLUMNS = SqsBatchRecord._fields
+
+
+class SqsPollerSample(NamedTuple):
+    """An SQS mapping's batches in flight and its pollers' slots from ``time_s`` on
+    (``mapping.concurrency()``)."""
+
+    time_s: float
+    batches: int
+    slots: int
+
+
+SQS_POLLER_COLUMNS = SqsPollerSample._fields
+
+
+class SqsQueueSample(NamedTuple):
+    """An SQS queue's counts from ``time_s`` on (``queue.history()``); ``oldest_sent_s`` is the
+    sent time of the oldest message still in the queue (NaN when it is empty)."""
+
+    time_s: float
+    visible: int
+    not_visible: int
+    oldest_sent_s: float
+
+
+SQS_QUEUE_HISTORY_COLUMNS = SqsQueueSample._fields
+
+
+class SqsQueueMetrics(NamedTuple):
+    """An SQS queue's CloudWatch metrics at ``time_s`` (``queue.metrics(period_s)``)."""
+
+    time_s: float
+    ApproximateNumberOfMessagesVisible: int
+    ApproximateNumberOfMessagesNotVisible: int
+    ApproximateAgeOfOldestMessage: float
+
+
+SQS_QUEUE_METRIC_COLUMNS = SqsQueueMetrics._fields
+
+
+class SqsMessageState(NamedTuple):
+    """One message an SQS queue accepted and its state in the ledger (``queue.states()``);
+    ``ledger_key`` is ``"<MessageId>@<queue>"`` for a message redriven into that queue."""
+
+    message_id: str
+    ledger_key: str
+    group_id: str | None
+    seq: int
+    body: str
+    sent_s: float
+    first_receive_s: float | None
+    receive_count: int
+    settled_s: float | None
+    state: str
+    reason: str | None
+
+
+SQS_MESSAGE_COLUMNS = SqsMessageState._fields

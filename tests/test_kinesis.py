@@ -20,9 +20,12 @@ import labkit as lk
 from labkit import facts
 from labkit.errors import InvalidParameterValueException, LambdaError, SimulationError
 from labkit.event_sources.destinations import DestinationQueue
-from labkit.event_sources.kinesis import (KinesisEventSourceMapping, KinesisStream,
+from labkit.event_sources.kinesis import (BATCH_COLUMNS, ITERATOR_AGE_COLUMNS, PUT_COLUMNS, RECORD_COLUMNS,
+                                          KinesisEventSourceMapping, KinesisStream,
                                           ProvisionedThroughputExceededException, even_hash_ranges)
 from labkit.event_sources.ledger import FINAL_STATES, Ledger
+from labkit.records import (KINESIS_BATCH_COLUMNS, KINESIS_PUT_COLUMNS, KINESIS_RECORD_COLUMNS, IteratorAgeRecord,
+                            KinesisBatchRecord, KinesisPutRecord, KinesisRecordState)
 
 SPACE = 2 ** 128
 DAY_S = 24 * 3600
@@ -686,3 +689,21 @@ def test_property_every_record_settles_once_and_order_holds_per_key(shards, batc
     b = m.batches
     for _, g in b.groupby(["shard_id", "lane"]):
         assert _no_overlap(g)
+
+
+# -- records by name -------------------------------------------------------------------------
+
+def test_every_table_has_its_record_types_columns():
+    lab, fn, ledger, stream = _setup(shards=2)
+    m = KinesisEventSourceMapping(stream, fn, batch_size=5, parallelization_factor=2)
+    _put_at(lab, stream, [(0.1 * i, k, {"i": i}) for i, k in enumerate(_keys(stream, 0, 6) + _keys(stream, 1, 6))])
+    lab.account.env.run(until=30)
+    tables = {KinesisPutRecord: (stream.puts, stream.put_rows), KinesisRecordState: (stream.records, None),
+              KinesisBatchRecord: (m.batches, m.batch_rows), IteratorAgeRecord: (m.iterator_age, m.iterator_age_rows)}
+    for record_type, (frame, rows) in tables.items():
+        assert len(frame) > 0
+        assert tuple(frame.columns) == record_type._fields
+        assert rows is None or all(type(r) is record_type for r in rows)
+    # The column names each module always exported are the record types' fields.
+    assert (PUT_COLUMNS, RECORD_COLUMNS, BATCH_COLUMNS, ITERATOR_AGE_COLUMNS) == (
+        KINESIS_PUT_COLUMNS, KINESIS_RECORD_COLUMNS, KINESIS_BATCH_COLUMNS, IteratorAgeRecord._fields)

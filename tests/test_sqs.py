@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 import labkit as lk
 from labkit import facts
 from labkit.errors import InvalidParameterValueException
-from labkit.records import INVOCATION_COLUMNS, LedgerEntry
+from labkit.records import (INVOCATION_COLUMNS, SQS_BATCH_COLUMNS, LedgerEntry, SqsBatchRecord, SqsMessageState,
+                            SqsPollerSample, SqsQueueMetrics, SqsQueueSample)
 from labkit.event_sources.destinations import DestinationQueue
 from labkit.event_sources.ledger import FINAL_STATES
-from labkit.event_sources.sqs import (RedrivePolicy, SqsEventSourceMapping, SqsQueue, produce)
+from labkit.event_sources.sqs import (BATCH_COLUMNS, RedrivePolicy, SqsEventSourceMapping, SqsQueue, produce)
 
 
 # A handler module driven by the message bodies: {"n": i, "s": seconds to sleep,
@@ -568,3 +569,17 @@ def test_every_message_settles_once_or_stays_pending_and_fifo_groups_stay_ordere
                     for mid in prev.message_ids:
                         state, t = q.ledger.states[mid].state, q.ledger.states[mid].time_s
                         assert state == "dropped" and t <= nxt.opened_s
+
+
+# -- records by name ---------------------------------------------------------------------------------
+
+def test_every_table_has_its_record_types_columns():
+    lab, q, esm = _backlog_run(200, 30)
+    tables = {SqsBatchRecord: (esm.batches, esm.records), SqsPollerSample: (esm.concurrency(), esm.samples),
+              SqsQueueSample: (q.history(), q.samples), SqsQueueMetrics: (q.metrics(1.0), None),
+              SqsMessageState: (q.states(), None)}
+    for record_type, (frame, rows) in tables.items():
+        assert len(frame) > 0
+        assert tuple(frame.columns) == record_type._fields
+        assert rows is None or all(type(r) is record_type for r in rows)
+    assert BATCH_COLUMNS == SQS_BATCH_COLUMNS == SqsBatchRecord._fields

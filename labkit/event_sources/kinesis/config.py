@@ -1,0 +1,65 @@
+"""The settings of a Kinesis event source mapping (``CreateEventSourceMapping``), checked."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ... import facts
+from ...errors import InvalidParameterValueException
+from ..destinations import DestinationQueue
+from .params import check_int
+
+STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
+
+
+@dataclass(frozen=True)
+class KinesisMappingConfig:
+    """``CreateEventSourceMapping`` for a Kinesis stream (plus two labkit options).
+
+    ``retry_delay_s`` (wait before retrying a failed batch) and
+    ``throttle_backoff_s`` ((first, max) of the doubling backoff after a throttle)
+    are labkit options: AWS documents neither.
+    """
+
+    batch_size: int = facts.KINESIS_ESM_DEFAULT_BATCH_SIZE
+    maximum_batching_window_s: int = facts.KINESIS_ESM_DEFAULT_BATCHING_WINDOW_S
+    parallelization_factor: int = 1
+    starting_position: str = "TRIM_HORIZON"
+    maximum_retry_attempts: int = facts.KINESIS_ESM_DEFAULT_MAX_RETRY_ATTEMPTS
+    maximum_record_age_s: int = facts.KINESIS_ESM_DEFAULT_MAX_RECORD_AGE_S
+    bisect_batch_on_function_error: bool = False
+    report_batch_item_failures: bool = False
+    on_failure: DestinationQueue | None = None
+    retry_delay_s: float = facts.KINESIS_ESM_RETRY_DELAY_S
+    throttle_backoff_s: tuple[float, float] = facts.KINESIS_ESM_THROTTLE_BACKOFF_S
+
+    def __post_init__(self) -> None:
+        check_int("BatchSize", self.batch_size, *facts.KINESIS_ESM_BATCH_SIZE_RANGE)
+        check_int("MaximumBatchingWindowInSeconds", self.maximum_batching_window_s,
+                   *facts.KINESIS_ESM_BATCHING_WINDOW_S_RANGE)
+        check_int("ParallelizationFactor", self.parallelization_factor,
+                   *facts.KINESIS_ESM_PARALLELIZATION_FACTOR_RANGE)
+        if self.starting_position not in STARTING_POSITIONS:
+            raise InvalidParameterValueException("StartingPosition", self.starting_position,
+                                                 f"one of {STARTING_POSITIONS} (labkit supports these)")
+        lo, hi = facts.KINESIS_ESM_MAX_RETRY_ATTEMPTS_RANGE
+        check_int("MaximumRetryAttempts", self.maximum_retry_attempts, lo, hi,
+                  allowed=f"-1 (retry until the records expire) or an integer from 0 to {hi:,}")
+        lo, hi = facts.KINESIS_ESM_MAX_RECORD_AGE_S_RANGE
+        check_int("MaximumRecordAgeInSeconds", self.maximum_record_age_s, lo, hi, also=-1,
+                   allowed=f"-1 (no limit) or an integer from {lo:,} to {hi:,}")
+        for name in ("bisect_batch_on_function_error", "report_batch_item_failures"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidParameterValueException(name, getattr(self, name), "True or False")
+        if self.on_failure is not None and not isinstance(self.on_failure, DestinationQueue):
+            raise InvalidParameterValueException("on_failure", self.on_failure, "None or a destination queue")
+        v = self.retry_delay_s
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
+            raise InvalidParameterValueException("retry_delay_s", v, "a number of seconds > 0 (labkit option)")
+        b = self.throttle_backoff_s
+        pair = isinstance(b, tuple) and len(b) == 2 and all(isinstance(x, (int, float)) for x in b)
+        first_s, max_s = b if pair else (0, 0)
+        if not 0 < first_s <= max_s < math.inf:
+            raise InvalidParameterValueException("throttle_backoff_s", b,
+                                                 "(first_s, max_s) with 0 < first_s <= max_s (labkit option)")
