@@ -117,9 +117,9 @@ def _first_overdraft(trial, statuses, acct):
 
 def verify_transfers(trial: Trial) -> str | tuple[str, list[int] | None] | None:
     """None if the scenario's transfers kept the books right, else a message (and calls to show)."""
-    raised = [f for f in trial.failures if f[1] == "ConditionalCheckFailedException"]
+    raised = [n for n, error_type, _ in trial.failures if error_type == "ConditionalCheckFailedException"]
     if raised:
-        n = raised[0][0]
+        n = raised[0]
         return (f"Call #{n} failed with ConditionalCheckFailedException. A transfer that cannot go through "
                 "should return {\"status\": \"refused\"}, not raise (the caller would see an error).", [n])
     if trial.failures:
@@ -284,9 +284,10 @@ def _wrote_elsewhere(trial):
         if rec.request_id is not None and rec.operation in ("PutItem", "UpdateItem", "DeleteItem") \
                 and not (rec.resource == ACCOUNTS_TABLE and rec.target == {"id": PAYMENT_ACCOUNT}):
             return True
-        if rec.request_id is not None and rec.resource == ACCOUNTS_TABLE and rec.operation == "UpdateItem" \
-                and rec.detail[0].get("ConditionExpression"):
-            return True
+        if rec.request_id is not None and rec.resource == ACCOUNTS_TABLE and rec.operation == "UpdateItem":
+            params, _item = rec.detail   # the request, and the item as written
+            if params.get("ConditionExpression"):
+                return True
     return False
 
 
@@ -297,9 +298,9 @@ def _credited(lab):
 def verify_payments(trial: Trial, concurrent_copies: bool) -> str | tuple[str, list[int]] | None:
     """None if every payment of the scenario was applied exactly once and every call returned,
     else a message naming the mistake (``concurrent_copies``: the copies ran at the same moment)."""
-    raised = [f for f in trial.failures if f[1] == "ConditionalCheckFailedException"]
+    raised = [n for n, error_type, _ in trial.failures if error_type == "ConditionalCheckFailedException"]
     if raised:
-        n = raised[0][0]
+        n = raised[0]
         return (f"Call #{n}, a copy of a payment, failed with ConditionalCheckFailedException. Lambda treats a "
                 "failed invocation as a failure and retries it (or reports it); a copy of a payment already "
                 "applied should be recognised and return normally.", [n])

@@ -95,7 +95,7 @@ def _counter_history(lab, t0):
     out = []
     for rec in lab.services.dynamodb.records:
         if rec.resource == COUNTER_TABLE and rec.outcome == "ok" and rec.operation in ("PutItem", "UpdateItem"):
-            item = rec.detail[1]
+            _params, item = rec.detail   # the request, and the item as written
             if item is not None and COUNTER_ATTR in item:
                 out.append((round(rec.time_s - t0, 6), int(item[COUNTER_ATTR])))
     return out
