@@ -126,8 +126,8 @@ def test_scavenge_is_deterministic_and_spares_the_fresh_items():
     assert a["items"] == L.STALE_ITEMS and a["items_left"] == 0
     assert a["invocations_needed"] == 1 and a["fits_in_time_limit"]
     assert a["cost_usd"] > 0 and a["billed_ms"] >= a["duration_s"] * 1000 - 1
-    lab = L._scavenger_lab(1)
-    fn = L._deploy(lab, None, "scavenger", memory_mb=512, timeout_s=900)
+    lab = L.experiments.scavenger_lab(1)
+    fn = L.experiments.deploy(lab, None, "scavenger", memory_mb=512, timeout_s=900)
     lab.invoke(fn, [{"segments": [0, 1], "total_segments": 2, "deleters": 4}])
     left = lab.services.dynamodb.tables[L.TABLE].items()
     assert len(left) == L.FRESH_ITEMS and all(it["age_h"] <= 48 for it in left)
