@@ -220,6 +220,7 @@ def single_owner(handler: Handler = READ_MODIFY_WRITE, increments: int = 100, ra
     final = _final_hits(lab)
     requests, refused = _counters(lab)
     history = _counter_history(lab, run.t0)
+    last_write_s, _ = history[-1] if history else (0.0, None)   # when the last increment was applied
     s = run.summary()
     return {
         "strategy": "single owner", "calls": int(len(ok)),
@@ -227,7 +228,7 @@ def single_owner(handler: Handler = READ_MODIFY_WRITE, increments: int = 100, ra
         "lost_pct": round(100.0 * (len(ok) - final) / len(ok), 1) if len(ok) else 0.0,
         "dynamodb_requests": requests, "conditional_failures": refused,
         "duration_p99_ms": round(float(ran["duration_ms"].quantile(0.99)), 1),
-        "finished_s": round(history[-1][0], 3) if history else 0.0,
+        "finished_s": round(last_write_s, 3),
         "environments": s["environments"], "max_concurrency": s["max_concurrency"], "throttles": s["throttles"],
     }
 

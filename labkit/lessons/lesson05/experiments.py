@@ -30,7 +30,7 @@ import math
 import random
 import textwrap
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -132,6 +132,16 @@ def by_document(payload: dict[str, Any]) -> str:
 LOG_COLUMNS = ["doc", "seq", "request_id", "read_s", "write_s", "concurrent", "out_of_order", "lost"]
 
 
+class _Write(NamedTuple):
+    """One edit written back to its document: when its invocation read and wrote the document."""
+
+    doc: str
+    seq: int
+    request_id: str | None
+    read_s: float
+    write_s: float
+
+
 def edit_log(lab: Lab, table: str = TABLE, t0: float = 0.0) -> pd.DataFrame:
     """One row per edit the function wrote to ``table``, in the order of the writes.
 
@@ -151,7 +161,7 @@ def edit_log(lab: Lab, table: str = TABLE, t0: float = 0.0) -> pd.DataFrame:
             item = params["Item"]
             doc = item["id"]
             read_s = reads.pop((rec.request_id, doc), rec.start_s)
-            rows.append([doc, int(item["applied"].split()[-1]), rec.request_id, read_s - t0, rec.time_s - t0])
+            rows.append(_Write(doc, int(item["applied"].split()[-1]), rec.request_id, read_s - t0, rec.time_s - t0))
     final = {}
     sim = lab.services.dynamodb.tables.get(table)
     if sim is not None:
@@ -160,14 +170,14 @@ def edit_log(lab: Lab, table: str = TABLE, t0: float = 0.0) -> pd.DataFrame:
     out = []
     by_doc = {}
     for row in rows:
-        by_doc.setdefault(row[0], []).append(row)
+        by_doc.setdefault(row.doc, []).append(row)
     for doc, doc_rows in by_doc.items():
-        overlap = _overlapping([(r[3], r[4]) for r in doc_rows])
+        overlap = _overlapping([(r.read_s, r.write_s) for r in doc_rows])
         highest = 0
         for r, ov in zip(doc_rows, overlap, strict=True):
-            _, seq, rid, read_s, write_s = r
-            out.append([doc, seq, rid, read_s, write_s, ov, seq < highest, seq not in final.get(doc, ())])
-            highest = max(highest, seq)
+            out.append([doc, r.seq, r.request_id, r.read_s, r.write_s, ov, r.seq < highest,
+                        r.seq not in final.get(doc, ())])
+            highest = max(highest, r.seq)
     df = pd.DataFrame(out, columns=LOG_COLUMNS)
     return df.sort_values(["write_s", "doc"], kind="stable").reset_index(drop=True)
 
