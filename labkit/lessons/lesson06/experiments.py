@@ -49,10 +49,13 @@ Handler = Callable[..., Any] | str
 # Part 1: memory sweeps of a CPU-bound and an I/O-bound handler
 # ---------------------------------------------------------------------------------------------
 
-
-SWEEP_MEMORY = (128, 256, 512, 1024, 1769, 3008)
+# Memory sizes to sweep: powers of two, then where a function has 1, 2, 3 and 4 vCPUs, and the maximum
+# (from labkit.facts, so that no AWS figure is written twice).
+_ONE_VCPU_MB, _MAX_MEMORY_MB = facts.MB_PER_VCPU, facts.MEMORY_MB_RANGE[1]   # 1,769 MB and 10,240 MB
+SWEEP_MEMORY = (128, 256, 512, 1024, _ONE_VCPU_MB, 3008)
 SWEEP_INVOCATIONS = 5
-THREADS_MEMORY = (128, 256, 512, 1024, 1769, 3538, 5307, 7076, 10240)
+THREADS_MEMORY = (128, 256, 512, 1024, _ONE_VCPU_MB, 2 * _ONE_VCPU_MB, 3 * _ONE_VCPU_MB, 4 * _ONE_VCPU_MB,
+                  _MAX_MEMORY_MB)
 PER_MILLION = 1_000_000
 
 
