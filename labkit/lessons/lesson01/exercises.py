@@ -207,7 +207,7 @@ TRANSFER_SCENARIOS = (ex.Scenario(1, 1), ex.Scenario(1, 2), ex.Scenario(2, 1), e
 @ex.checker(placeholder=TRANSFER_STARTER,
             not_attempted_message="This is still the starter handler: change it, run its cell, then run this "
                                   "check again.")
-def check_transfer(answer: Handler | None) -> Result:
+def check_transfer(answer: Handler) -> Result:
     """Transfers keep the books right one at a time and at concurrency 50: no money created or lost,
     no balance below zero, no account opened by accident, each call's status true."""
     failure = ex.smallest_failure(answer, verify_transfers, TRANSFER_SCENARIOS, setup=transfer_setup,
@@ -330,7 +330,7 @@ def verify_payments(trial: Trial, concurrent_copies: bool) -> str | tuple[str, l
 @ex.checker(placeholder=PAYMENT_STARTER,
             not_attempted_message="This is still the starter handler: change it, run its cell, then run this "
                                   "check again.")
-def check_idempotent_payment(answer: Handler | None) -> Result:
+def check_idempotent_payment(answer: Handler) -> Result:
     """Each payment is applied exactly once, whether its copies come one after another, at the same
     moment, or through Lambda's asynchronous queue with duplicates; a copy returns normally."""
     for scenario, description in PAYMENT_SCENARIOS:

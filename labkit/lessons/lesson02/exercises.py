@@ -287,7 +287,7 @@ def _verify_baskets(trial):
 @checker(placeholder=BASKET_SOURCE,
          not_attempted_message="This is still the starter handler: change it, run its cell, then run this "
                                "check again.")
-def check_basket(answer: Handler | None) -> Result:
+def check_basket(answer: Handler) -> Result:
     """Exercise 2: no caller's items show up in another call's response, on any warm environment."""
     failure = smallest_failure(_serialising(answer), _verify_baskets, LEAK_SCENARIOS, setup=_basket_setup,
                                event=_order_event, allow_errors=True)

@@ -35,7 +35,7 @@ import pandas as pd
 from labkit import workload
 from labkit.errors import InvalidParameterValueException, SimulationError
 from labkit.lab import Lab
-from labkit.records import INIT_DONE, SUCCESS, THROTTLED
+from labkit.records import INIT_DONE, SUCCESS, THROTTLED, InvocationRecord
 from labkit.workload import Workload
 
 from .handlers import CACHE_SOURCES, QUICK_SOURCE
@@ -176,7 +176,7 @@ def run_cached(handler: Handler, traffic: Workload, *, seed: int = 1, rps_limit:
     lab = Lab(seed=seed)
     service = add_price_service(lab, rps_limit=rps_limit, version_every_s=version_every_s)
     fn = deploy(lab, handler, name="price-lookup", timeout_s=timeout_s)
-    rows = []
+    rows: list[InvocationRecord] = []
     for wl in ([warmup] if warmup is not None else []) + [traffic]:
         rows.extend(lab.invoke(fn, wl).records.invocations)
     fetched = fetches_by_request(service)

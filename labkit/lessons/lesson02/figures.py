@@ -22,7 +22,8 @@ _SHAPE_COLORS = {"steady": OKABE_ITO["blue"], "bursty": OKABE_ITO["vermillion"],
 _SHAPE_MARKERS = {"steady": "o", "bursty": "s", "sparse": "^"}
 
 
-def plot_cache_sweep(df: pd.DataFrame, axes: Sequence[Axes] | None = None) -> Sequence[Axes]:
+def plot_cache_sweep(df: pd.DataFrame,
+                     axes: Sequence[Axes] | np.ndarray | None = None) -> Sequence[Axes] | np.ndarray:
     """Two panels from ``cache_sweep``: hit ratio against TTL, and the worst staleness against TTL.
     Draws into ``axes`` (two Axes) or a new figure; returns the Axes."""
     with figure_style(axes is None):
@@ -121,16 +122,17 @@ def _draw_keep_alive_curves(df, ax):
     return ax
 
 
-def plot_herd(results: Mapping[str, dict[str, Any]], axes: Sequence[Axes] | None = None) -> Sequence[Axes]:
+def plot_herd(results: Mapping[str, dict[str, Any]],
+              axes: Sequence[Axes] | np.ndarray | None = None) -> Sequence[Axes] | np.ndarray:
     """One panel per experiment (``results``: title -> ``herd_experiment`` result): requests per
     second at the price service (answered and refused), the service's limit, and the time before
     the traffic moved to the new function. The y axis stops at a few times the limit, so the
     refreshes stay readable; taller bars are cut and their peak written on the panel."""
     with figure_style(axes is None):
         if axes is None:
-            _, axes = plt.subplots(len(results), 1, figsize=(10, 2.1 * len(results)), sharex=True,
+            _, grid = plt.subplots(len(results), 1, figsize=(10, 2.1 * len(results)), sharex=True,
                                    layout="constrained", squeeze=False)
-            axes = axes[:, 0]
+            axes = grid[:, 0]
         _draw_herd(results, axes)
     return axes
 

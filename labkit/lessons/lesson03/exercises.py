@@ -68,7 +68,7 @@ def async_settings(lab: Lab, config: dict[str, Any]) -> dict[str, Any]:
     unknown = [k for k in config if k not in ASYNC_KEYS]
     if unknown:
         raise InvalidParameterValueException("config", unknown[0], f"keys from {ASYNC_KEYS}")
-    kw = {k: config[k] for k in ("maximum_event_age_s", "maximum_retry_attempts") if k in config}
+    kw: dict[str, Any] = {k: config[k] for k in ("maximum_event_age_s", "maximum_retry_attempts") if k in config}
     dest = _as_destination(lab, "receipt-failures", config.get("on_failure"), "on_failure")
     dlq = _as_destination(lab, "receipt-dlq", config.get("dead_letter_queue"), "dead_letter_queue")
     if dest is not None:

@@ -314,7 +314,7 @@ def sdk_retry_table(handler: Handler = WORKER_SOURCE, *, workload: Workload | No
 # ---------------------------------------------------------------------------------------------
 
 
-SCALING_MODELS = (
+SCALING_MODELS: tuple[tuple[str, dict[str, str]], ...] = (
     ("per function (since Nov 2023)", dict()),
     ("account, us-east-1 (before)", dict(scaling_model="legacy-account", region="us-east-1")),
     ("account, eu-central-1 (before)", dict(scaling_model="legacy-account", region="eu-central-1")),

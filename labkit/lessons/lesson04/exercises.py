@@ -144,7 +144,7 @@ _ALIASES = {"none": "none", "no remedy": "none", "pool": "pool", "pool of 10": "
 _RUN_NAME = {"none": "no remedy", "pool": "pool of 10", "reserved concurrency": "reserved concurrency",
              "queue": "queue", "proxy": "proxy"}
 
-WORKLOADS = {
+WORKLOADS: dict[str, dict[str, Any]] = {
     "flash-sale API": {
         "story": "The checkout API during a flash sale: orders ramp from 0 to 800 per second in 10 seconds. Each "
                  "customer waits for the confirmation; the web page does not retry (a throttle is an error page).",

@@ -456,7 +456,7 @@ def deploy_herd(shift: str = "all at once", handler: Handler = REFERENCE_SOURCE,
     share = [1.0 if shift == "all at once" else min(1.0, t / HERD_SHIFT_S) for t in times]
     to_v2 = [rng.random() < w for w in share]
     n0 = 1_000_000   # order numbers after the deploy
-    parts = {True: ([], []), False: ([], [])}
+    parts: dict[bool, tuple[list[float], list[dict[str, int]]]] = {True: ([], []), False: ([], [])}
     for i, (t, new) in enumerate(zip(times, to_v2, strict=True)):
         parts[new][0].append(t)
         parts[new][1].append(order(n0 + i))

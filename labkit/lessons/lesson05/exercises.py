@@ -91,14 +91,14 @@ def check_design(answer: Any) -> Result:
                      "however many shards the stream has: the other shards sit idle while that one is asked for "
                      "far more than one shard can take. Order per document holds, but only because nothing runs "
                      "in parallel at all.")
-    shard_of = {}
-    for (_, e), k in zip(events, keys, strict=True):
+    shard_of: dict[str, set[str]] = {}
+    for (_, edit), k in zip(events, keys, strict=True):
         sid = stream.shard_for(k).id
-        shard_of.setdefault(e["doc"], set()).add(sid)
+        shard_of.setdefault(edit["doc"], set()).add(sid)
     spread = {d: s for d, s in shard_of.items() if len(s) > 1}
     if spread:
         doc = max(sorted(spread), key=lambda d: len(spread[d]))
-        n_edits = sum(1 for _, e in events if e["doc"] == doc)
+        n_edits = sum(1 for _, edit in events if edit["doc"] == doc)
         return wrong(f"The {n_edits} edits of {doc} went to {len(spread[doc])} different shards "
                      f"({len(spread)} of the {DESIGN_DOCUMENTS} documents are split like this). Each shard has its "
                      "own consumer, so two edits of one document can be applied at the same time and in either "
@@ -106,13 +106,13 @@ def check_design(answer: Any) -> Result:
                      "same key.")
     # Order as a consumer will see it: within each shard, every document's edits by increasing seq.
     for shard in stream.shards:
-        last = {}
+        last: dict[str, int] = {}
         for r in shard.records:
-            e = json.loads(r.data)
-            if e["seq"] <= last.get(e["doc"], 0):
-                return wrong(f"In {shard.id}, edit {e['seq']} of {e['doc']} comes after a later edit of the same "
-                             "document.")
-            last[e["doc"]] = e["seq"]
+            edit = json.loads(r.data)
+            if edit["seq"] <= last.get(edit["doc"], 0):
+                return wrong(f"In {shard.id}, edit {edit['seq']} of {edit['doc']} comes after a later edit of the "
+                             "same document.")
+            last[edit["doc"]] = edit["seq"]
     puts = stream.puts
     rejected = int((puts["outcome"] == "rejected").sum())
     n = len(stream.shards)
@@ -178,7 +178,7 @@ design_exercise = Exercise("partition-design", check_design, hints=DESIGN_HINTS,
 # ---------------------------------------------------------------------------------------------
 
 MAX_BLOCK_S = 120         # no good edit may wait longer than this
-POISON_PLACEHOLDER = {}
+POISON_PLACEHOLDER: dict[str, Any] = {}
 
 
 def _gives_up(settings):

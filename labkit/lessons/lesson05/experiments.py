@@ -95,13 +95,15 @@ def edit_events(edits: int = EDITS, documents: int = DOCUMENTS, rate_per_s: floa
         raise InvalidParameterValueException("rate_per_s", rate_per_s, "a number > 0")
     rng = random.Random(f"{seed}:lesson05:edits")
     width = len(str(documents - 1))
-    seqs, out, t = {}, [], 0.0
+    seqs: dict[str, int] = {}
+    out, t = [], 0.0
     for i in range(edits):
         t += rng.expovariate(rate_per_s)
         doc = f"doc-{rng.randrange(documents):0{width}d}"
         seqs[doc] = seqs.get(doc, 0) + 1
-        edit = {"doc": doc, "seq": seqs[doc], "user": f"user-{rng.randrange(users):02d}",
-                "op": {"insert": rng.choice(("lorem", "ipsum", "dolor", "sit", "amet")), "at": rng.randrange(500)}}
+        edit: dict[str, Any] = {
+            "doc": doc, "seq": seqs[doc], "user": f"user-{rng.randrange(users):02d}",
+            "op": {"insert": rng.choice(("lorem", "ipsum", "dolor", "sit", "amet")), "at": rng.randrange(500)}}
         if record_bytes is not None:
             pad = record_bytes - len(json.dumps(edit).encode("utf-8"))
             if pad < 0:
@@ -168,7 +170,7 @@ def edit_log(lab: Lab, table: str = TABLE, t0: float = 0.0) -> pd.DataFrame:
         for item in sim.items():
             final[item["id"]] = {int(s) for s in str(item.get("applied", "")).split()}
     out = []
-    by_doc = {}
+    by_doc: dict[str, list[_Write]] = {}
     for row in rows:
         by_doc.setdefault(row.doc, []).append(row)
     for doc, doc_rows in by_doc.items():

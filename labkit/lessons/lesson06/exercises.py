@@ -27,7 +27,7 @@ CHEAPEST_KEYS = ("memory_mb", "readers", "deleters")
 # Where the cheapest configurations live: the checker searches these (see tests/test_lesson06.py,
 # which checks a wider grid finds nothing cheaper).
 REFERENCE_CANDIDATES = tuple((m, 1, d) for m in (208, 224, 240, 256, 288) for d in (4, 8))
-_reference = {}
+_reference: dict[tuple[float, int], float] = {}
 
 
 def cheapest_reference(deadline_s: float = DEADLINE_S, seed: int = 1) -> float:

@@ -76,9 +76,8 @@ def plot_sweeps(results: Mapping[str, SweepResult], architecture: str = "x86_64"
 
 def plot_threads_curve(curve: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Duration against memory for each (job, threads) line of ``threads_curve``."""
-    own = ax is None
-    with figure_style(own):
-        if own:
+    with figure_style(ax is None):
+        if ax is None:
             _, ax = plt.subplots(figsize=(10.0, 4.0), layout="constrained")
         # Lines that coincide are drawn thick first and thin on top, so each stays visible.
         styles = {("CPU work", 1): ("blue", "-", "o", 4.0, 10), ("CPU work", 2): ("sky_blue", "-", "s", 2.4, 7),
@@ -102,10 +101,9 @@ def plot_threads_curve(curve: pd.DataFrame, ax: Axes | None = None) -> Axes:
 def plot_cost_vs_duration(results: Sequence[dict[str, Any]], ax: Axes | None = None, article: bool = True) -> Axes:
     """Cost against duration, one labelled point per run (``memory, readers/deleters``);
     the article's own figures as hollow points when ``article``; the 15-minute limit."""
-    own = ax is None
     limit_min = facts.TIMEOUT_S_RANGE[1] / 60
-    with figure_style(own):
-        if own:
+    with figure_style(ax is None):
+        if ax is None:
             _, ax = plt.subplots(figsize=(10.0, 4.6), layout="constrained")
         ours = STYLE["colors"]["warm"]
         theirs = STYLE["colors"]["init"]
