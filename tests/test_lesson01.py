@@ -526,8 +526,8 @@ def test_the_key_must_come_from_the_event_and_the_queue_stage_counts_money():
                                             'Item={"id": context.aws_request_id}')
     assert by_request != L.PAYMENT_SOLUTION
     assert L.check_idempotent_payment(by_request).status == ex.WRONG
-    assert L._async_payments(L.PAYMENT_SOLUTION) is None
-    assert "credited" in L._async_payments(NOT_IDEMPOTENT)
+    assert L.exercises._async_payments(L.PAYMENT_SOLUTION) is None
+    assert "credited" in L.exercises._async_payments(NOT_IDEMPOTENT)
 
 
 def test_payment_check_accepts_a_handler_function(tmp_path):

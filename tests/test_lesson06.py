@@ -126,8 +126,8 @@ def test_scavenge_is_deterministic_and_spares_the_fresh_items():
     assert a["items"] == L.STALE_ITEMS and a["items_left"] == 0
     assert a["invocations_needed"] == 1 and a["fits_in_time_limit"]
     assert a["cost_usd"] > 0 and a["billed_ms"] >= a["duration_s"] * 1000 - 1
-    lab = L._scavenger_lab(1)
-    fn = L._deploy(lab, None, "scavenger", memory_mb=512, timeout_s=900)
+    lab = L.experiments.scavenger_lab(1)
+    fn = L.experiments.deploy(lab, None, "scavenger", memory_mb=512, timeout_s=900)
     lab.invoke(fn, [{"segments": [0, 1], "total_segments": 2, "deleters": 4}])
     left = lab.services.dynamodb.tables[L.TABLE].items()
     assert len(left) == L.FRESH_ITEMS and all(it["age_h"] <= 48 for it in left)
@@ -159,7 +159,7 @@ def test_the_article_shape_sequential_cheapest_parallel_faster_then_the_table_is
 def test_results_table_and_cost_plot_show_our_runs_beside_the_article(article):
     runs = list(article.values())
     table = L.results_table(runs, article=True)
-    assert list(table["article: billed (ms)"]) == [r[3] for r in L.ARTICLE_RUNS]
+    assert list(table["article: billed (ms)"]) == [billed for _m, _r, _d, billed, _c in L.ARTICLE_RUNS]
     ax = L.plot_cost_vs_duration(runs)
     texts = [t.get_text() for t in ax.texts]
     assert any(t.startswith("1,024 MB: 10/20") for t in texts) and any("15-minute limit" in t for t in texts)
