@@ -116,7 +116,6 @@ def test_the_import_graph_has_no_cycle():
     assert _cycle(graph) is None, " -> ".join(_cycle(graph))
 
 
-@pytest.mark.xfail(strict=True, reason="the event-source, service and lesson splits are on their branches")
 def test_no_imports_inside_functions():
     offenders = {m: lines for m, lines in INNER.items() if lines}
     assert offenders == {}
@@ -150,7 +149,6 @@ def test_creating_a_lab_installs_the_kernel_hooks_once():
 RECORD_NAMES = {"row", "rec", "record", "entry", "last_row", "r"}
 
 
-@pytest.mark.xfail(strict=True, reason="the event-source, service and lesson splits are on their branches")
 def test_no_record_is_read_by_number():
     offenders = []
     for path in list(MODULES.values()) + sorted((ROOT / "tests").rglob("*.py")):

@@ -48,6 +48,8 @@ import boto3.dynamodb.conditions   # noqa: F401  (makes boto3.dynamodb.condition
 import boto3.dynamodb.types        # noqa: F401
 from boto3.dynamodb.conditions import ConditionBase, ConditionExpressionBuilder
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+import botocore.session
+from botocore.errorfactory import ClientExceptionsFactory
 from botocore.exceptions import ClientError, ParamValidationError
 
 from .. import bridge
@@ -82,13 +84,12 @@ _METHOD = {"GetItem": "get_item", "PutItem": "put_item", "UpdateItem": "update_i
            "DeleteItem": "delete_item", "Query": "query", "Scan": "scan"}
 _RETRYABLE = ("ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded")
 
-_model_cache = {}
+_model_cache: dict[str, object] = {}
 
 
 def _service_model():
     """botocore's DynamoDB service model (shipped with botocore; no network)."""
     if "model" not in _model_cache:
-        import botocore.session
         _model_cache["model"] = botocore.session.get_session().get_service_model("dynamodb")
     return _model_cache["model"]
 
@@ -96,7 +97,6 @@ def _service_model():
 def client_exceptions():
     """botocore's modelled DynamoDB exception classes (``client.exceptions``)."""
     if "exceptions" not in _model_cache:
-        from botocore.errorfactory import ClientExceptionsFactory
         _model_cache["exceptions"] = ClientExceptionsFactory().create_client_exceptions(_service_model())
     return _model_cache["exceptions"]
 
