@@ -14,8 +14,10 @@ is ``time.sleep`` and ``cpu`` busy-waits, so handler code needs no changes.
 from __future__ import annotations
 
 import time as _time
-from contextvars import ContextVar
 from typing import Any
+
+from greenlet import getcurrent as _getcurrent
+from greenlet import greenlet
 
 from .errors import SimulationError
 
@@ -23,24 +25,22 @@ from .errors import SimulationError
 SLEEP = 0   # payload: seconds
 EVENT = 1   # payload: a simpy event; the switch back delivers its value or raises its exception
 
-# The Activation (init or invocation) whose code runs in this greenlet. Each greenlet has
-# its own context, so the variable is set once when the greenlet starts (``enter``) and
-# reads None in the kernel's own code.
-_CURRENT: ContextVar[Any] = ContextVar("labkit_activation", default=None)
-
 
 class Killed(BaseException):
     """Raised inside handler code when Lambda stops it (timeout); not an Exception, so
     ordinary ``except Exception`` blocks in handler code do not swallow it."""
 
 
-def enter(act: Any) -> None:
-    """Mark the calling greenlet as running ``act`` (called first thing inside its greenlet)."""
-    _CURRENT.set(act)
+class ActivationGreenlet(greenlet):
+    """The greenlet that runs one activation's code (an init, an invocation, a worker thread);
+    ``activation`` is the Activation it runs, while it runs."""
+
+    __slots__ = ("activation",)
 
 
-current = _CURRENT.get
-"""The running activation, or None outside simulated handler code."""
+def current() -> Any:
+    """The running activation, or None outside simulated handler code (the kernel's own greenlet)."""
+    return getattr(_getcurrent(), "activation", None)
 
 
 def refuse_inside_handler(what: str) -> None:

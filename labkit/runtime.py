@@ -39,13 +39,14 @@ import random
 import re
 import shutil
 import tempfile
+import time
 from collections import deque
 from collections.abc import Callable, Generator
 from datetime import datetime, timezone
 from typing import Any
 
 import simpy
-from greenlet import greenlet
+from greenlet import getcurrent
 
 from . import arns, billing, bridge, concurrency, facts, scaling, validation
 from .config import FunctionConfig
@@ -53,11 +54,15 @@ from .errors import InvalidParameterValueException, SimulationError
 from .records import (COLD, CREATED, ERROR, IDLE, INIT_DONE, INIT_FAILED, INVOKE_START, PROVISIONED, RECLAIMED,
                       REINIT, REQUEST_RESPONSE, RESET, SUCCESS, THROTTLED, TIMEOUT, WARM, InvocationRecord,
                       LifecycleEvent)
+from .bridge import ActivationGreenlet
 from .sandbox import EnvironmentNamespace, HandlerCode, InitError, format_stack
+from .watchdog import POLL_S, WATCHDOG, CpuLimit, stop_tracing
 
 NAN = float("nan")
 _REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
 _PLAIN_JSON = (type(None), str, int, bool)   # responses that always marshal
+_thread_time = time.thread_time
+_perf_counter = time.perf_counter
 _new = tuple.__new__                          # builds a record without NamedTuple's Python-level __new__
 
 # Results of running code in a greenlet.
@@ -69,7 +74,7 @@ class Activation:
     """One run of handler-module code (an init, or an invocation) in its own greenlet."""
 
     __slots__ = ("lab", "env", "speed", "glet", "killed", "log", "request_id", "capacity", "vcpus", "cpu",
-                 "deadline", "children", "environment")
+                 "deadline", "limit_s", "children", "environment", "real_s", "cpu_to_charge", "overran")
 
     def __init__(self, lab: Account, speed: float, log: list[str], request_id: str | None = None,
                  capacity: float | None = None, vcpus: int = 1, environment: ExecutionEnvironment | None = None):
@@ -82,8 +87,12 @@ class Activation:
         self.vcpus = vcpus
         self.cpu: Any = None           # a CpuScheduler once the code starts threads
         self.deadline = math.inf
+        self.limit_s = math.inf          # its time limit: the timeout (or init limit) it started with
         self.children: list[Activation] = []   # worker threads (labkit.concurrency)
         self.environment = environment  # the ExecutionEnvironment running this code (None: not Lambda)
+        self.real_s = 0.0               # real time its code has run (labkit.watchdog)
+        self.cpu_to_charge = 0.0        # real CPU not yet spent as simulated time (count_real_cpu)
+        self.overran = False            # the watchdog stopped it
 
     def spawn(self, fn: Callable[[], Any]) -> Activation:
         """Run ``fn()`` in a new worker thread of this activation, sharing its CPU and deadline."""
@@ -198,7 +207,7 @@ class Account:
     def __init__(self, seed=0, *, concurrency_limit=facts.REGIONAL_CONCURRENCY_LIMIT,
                  scaling_model="per-function", region="us-east-1", idle_reclaim_s=facts.IDLE_RECLAIM_S,
                  billing_model=facts.DEFAULT_BILLING_MODEL, start="2026-01-01T00:00:00Z",
-                 scaling_throttle_reason=facts.THROTTLE_REASON_SCALING):
+                 scaling_throttle_reason=facts.THROTTLE_REASON_SCALING, count_real_cpu=False):
         validation.integer("seed", seed, allowed="an integer")
         validation.integer(
             "ConcurrentExecutions", concurrency_limit, facts.MIN_UNRESERVED_CONCURRENCY,
@@ -208,6 +217,7 @@ class Account:
             raise InvalidParameterValueException("region", region, "an AWS Region name such as us-east-1 or eu-west-1")
         validation.seconds("idle_reclaim_s", idle_reclaim_s, lo_open=True)
         billing._check_model(billing_model)
+        self.count_real_cpu = validation.boolean("count_real_cpu", count_real_cpu)
         self.seed = seed
         self.env = simpy.Environment()
         self.concurrency_limit = concurrency_limit
@@ -226,7 +236,9 @@ class Account:
         self._env_seeds = random.Random(f"{seed}:environments")
         # Buffers of the running run's records (the backend takes them when the run ends).
         self.records: list[InvocationRecord] = []
-        self.lifecycle: list[LifecycleEvent] = []
+        # Lifecycle events as plain tuples: the cycle collector stops tracking tuples of plain
+        # values, not NamedTuples, and a run makes two per invocation (``lifecycle`` names them).
+        self._lifecycle: list[tuple] = []
         self.logs = {}               # request_id -> captured handler output lines
         self.init_reports = {}       # request_id -> INIT_REPORT line (failed inits)
         self.runtime_errors = set()  # request ids whose error the platform reports (REPORT Status: error)
@@ -235,6 +247,19 @@ class Account:
         self._tmp_root = None
         # import name -> module, for handler code: simulated threads now, simulated services later.
         self.module_overrides = concurrency.module_overrides()
+
+    @property
+    def lifecycle(self) -> list[LifecycleEvent]:
+        """Lifecycle events since the running (or latest) run began, named."""
+        return [LifecycleEvent._make(e) for e in self._lifecycle]
+
+    def clear_buffers(self) -> None:
+        """Start a run's record buffers afresh (see ``labkit.backends.simulator``)."""
+        self.records.clear()
+        self._lifecycle.clear()
+        self.logs.clear()
+        self.init_reports.clear()
+        self.runtime_errors.clear()
 
     # -- configuration -------------------------------------------------------------------
     @property
@@ -297,7 +322,7 @@ class Account:
             ee.reclaimed_at = now
             ee.release_resources(now, "redeployed")
             ee.namespace = None
-            self.lifecycle.append(_new(LifecycleEvent, (now, ee.id, fn.name, RECLAIMED, None)))
+            self._lifecycle.append((now, ee.id, fn.name, RECLAIMED, None))
         fn.idle.clear()
         fn.provisioned_idle.clear()
 
@@ -314,11 +339,11 @@ class Account:
             # environments and report the init error there.
             ee.release_resources(self.env.now, "reset")
             ee.namespace.reset()
-            self.lifecycle.append(_new(LifecycleEvent, (self.env.now, ee.id, fn.name, INIT_FAILED, None)))
+            self._lifecycle.append((self.env.now, ee.id, fn.name, INIT_FAILED, None))
             return
         ee.needs_init = False
         ee.freed_at = self.env.now
-        self.lifecycle.append(_new(LifecycleEvent, (self.env.now, ee.id, fn.name, INIT_DONE, None)))
+        self._lifecycle.append((self.env.now, ee.id, fn.name, INIT_DONE, None))
         fn.provisioned_idle.append(ee)
 
     # -- environments --------------------------------------------------------------------
@@ -336,7 +361,7 @@ class Account:
                                   self.module_overrides)
         ee = ExecutionEnvironment(f"env-{n:04d}", fn, provisioned, ns, now, stream)
         fn.environments.append(ee)
-        self.lifecycle.append(_new(LifecycleEvent, (now, ee.id, fn.name, CREATED, None)))
+        self._lifecycle.append((now, ee.id, fn.name, CREATED, None))
         return ee
 
     def reclaim_idle(self, fn: Function | None = None) -> None:
@@ -349,7 +374,7 @@ class Account:
                 ee.reclaimed_at = ee.freed_at + self.idle_reclaim_s
                 ee.release_resources(ee.reclaimed_at, "reclaimed")
                 ee.namespace = None
-                self.lifecycle.append(_new(LifecycleEvent, (ee.reclaimed_at, ee.id, f.name, RECLAIMED, None)))
+                self._lifecycle.append((ee.reclaimed_at, ee.id, f.name, RECLAIMED, None))
 
     # -- admission -----------------------------------------------------------------------
     def admit(self, fn: Function) -> tuple[ExecutionEnvironment | None, str | None]:
@@ -426,7 +451,7 @@ class Account:
         ns = ee.namespace
         ns._log_sink = log.append
         speed = cfg.single_thread_speed
-        lc = self.lifecycle
+        lc = self._lifecycle
         init_ms = NAN
         cold = False
         error_type = error_message = response = None
@@ -441,7 +466,7 @@ class Account:
             init_ms = (env.now - start) * 1000
             if status == _OK:
                 ee.needs_init = False
-                lc.append(_new(LifecycleEvent, (env.now, ee.id, fn.name, INIT_DONE, rid)))
+                lc.append((env.now, ee.id, fn.name, INIT_DONE, rid))
             elif status == _KILLED:
                 init_ms = facts.INIT_LIMIT_S * 1000
                 self.init_reports[rid] = f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: timeout"
@@ -458,7 +483,7 @@ class Account:
             start_type = REINIT if ee.needs_init else (PROVISIONED if ee.provisioned else WARM)
         invoke_start = env.now
         deadline = invoke_start + cfg.timeout_s
-        lc.append(_new(LifecycleEvent, (invoke_start, ee.id, fn.name, INVOKE_START, rid)))
+        lc.append((invoke_start, ee.id, fn.name, INVOKE_START, rid))
         status = _OK
         if ee.needs_init:
             # A suppressed init: init re-runs inside the invoke, under the function timeout.
@@ -520,8 +545,8 @@ class Account:
             ee.release_resources(now, "reset")
             ee.namespace.reset()
             ee.needs_init = True
-            self.lifecycle.append(_new(LifecycleEvent, (now, ee.id, fn.name, RESET, rid)))
-        self.lifecycle.append(_new(LifecycleEvent, (now, ee.id, fn.name, IDLE, rid)))
+            self._lifecycle.append((now, ee.id, fn.name, RESET, rid))
+        self._lifecycle.append((now, ee.id, fn.name, IDLE, rid))
         self._release(fn, ee)
         init_billed = 0.0 if math.isnan(init_ms) else init_ms
         billed = billing.billed_duration_ms(duration_ms, init_billed, self.billing_model)
@@ -538,11 +563,11 @@ class Account:
 
     # -- running code in a greenlet ------------------------------------------------------
     @staticmethod
-    def _greenlet_main(act, fn, args):
-        bridge.enter(act)
+    def _greenlet_main(fn, args):
         try:
             return _OK, fn(*args)
         except bridge.Killed:
+            stop_tracing()      # in the greenlet that started it (see labkit.watchdog.CpuLimit)
             return _KILLED, None
         except InitError as e:
             return _INIT_ERR, e
@@ -550,14 +575,41 @@ class Account:
             return _EXIT, e.code
         except Exception as e:
             return _ERR, (type(e).__name__, str(e), format_stack(e.__traceback__))
+        finally:
+            # The activation refers to its greenlet: drop the reference back, so both are freed
+            # by reference counting when the invocation ends, not left to the cycle collector.
+            getcurrent().activation = None
 
     def _run_code(self, act: Activation, fn: Callable, args: tuple, deadline: float) -> Generator[Any, Any, tuple]:
-        """Drive ``fn(*args)`` in a greenlet until it returns or ``deadline``; yields simpy events."""
+        """Drive ``fn(*args)`` in a greenlet until it returns or ``deadline``; yields simpy events.
+
+        Each stretch of the code between two waits runs under the watchdog (``labkit.watchdog``)
+        with what is left of its time: code that never waits is stopped there as a timeout.
+        With ``count_real_cpu`` the real CPU time of each stretch is also spent as simulated
+        time, at the function's CPU share, before the code's wait request is served."""
         env = self.env
         act.deadline = deadline
-        glet = act.glet = greenlet(self._greenlet_main)
-        msg = glet.switch(act, fn, args)
-        while not glet.dead:
+        act.limit_s = deadline - env.now
+        glet = act.glet = ActivationGreenlet(self._greenlet_main)
+        glet.activation = act
+        msg = self._resume(act, glet.switch, fn, args)
+        while True:
+            if act.overran:                      # the watchdog stopped it: a timeout
+                remaining = deadline - env.now
+                if remaining > 0:
+                    yield env.timeout(remaining)
+                return self._kill(act)
+            if act.cpu_to_charge > 0:            # count_real_cpu: the stretch's CPU as simulated time
+                work, act.cpu_to_charge = act.cpu_to_charge, 0.0
+                remaining = deadline - env.now
+                done = act.cpu.request(work) if act.cpu is not None else env.timeout(work / act.speed)
+                limit = env.timeout(max(remaining, 0.0))
+                yield done | limit
+                if not done.processed:
+                    done.callbacks.append(_defuse)
+                    return self._kill(act)
+            if glet.dead:
+                return msg
             kind, payload = msg
             remaining = deadline - env.now
             if kind == bridge.SLEEP:
@@ -567,7 +619,7 @@ class Account:
                     return self._kill(act)
                 if payload > 0:
                     yield env.timeout(payload)
-                msg = glet.switch(None)
+                msg = self._resume(act, glet.switch, None)
                 continue
             event = payload
             # Not yet processed (a simpy Timeout, for one, counts as "triggered" from the
@@ -577,12 +629,44 @@ class Account:
                 try:
                     yield event | limit
                 except BaseException as e:   # the awaited event failed: raise it in the handler
-                    msg = glet.throw(e)
+                    msg = self._resume(act, glet.throw, e)
                     continue
                 if event.callbacks is not None:   # the deadline came first
                     event.callbacks.append(_defuse)
                     return self._kill(act)
-            msg = glet.switch(event.value) if event.ok else glet.throw(event.value)
+            msg = self._resume(act, glet.switch, event.value) if event.ok else self._resume(act, glet.throw,
+                                                                                             event.value)
+
+    def _resume(self, act: Activation, method: Callable, *args: Any) -> Any:
+        """Run the activation's code until it next waits (or ends), under the watchdog."""
+        measured = self.count_real_cpu
+        # Real time the code may run. count_real_cpu: the real CPU time that what is left of
+        # its simulated time buys at its CPU share. Otherwise (real CPU takes no simulated
+        # time): its time limit, less the real time it has already run, so that no code holds
+        # the kernel for longer than its timeout in all.
+        allowance = (act.deadline - self.env.now) * act.speed if measured else act.limit_s - act.real_s
+        if allowance < 0:              # its time is spent already: it does not run again
+            act.overran = True
+            return None
+        token = WATCHDOG.arm(allowance)
+        t0 = _thread_time() if measured else _perf_counter()
+        overran = False
+        try:
+            msg = method(*args)
+        except CpuLimit:                                # delivered as the code gave control back
+            msg, overran = None, True
+        while True:
+            try:
+                overran = WATCHDOG.disarm(token) or overran
+                break
+            except CpuLimit:
+                overran = True
+        if measured:
+            act.cpu_to_charge += _thread_time() - t0
+        else:
+            act.real_s += _perf_counter() - t0
+        if overran:
+            act.overran = True
         return msg
 
     @classmethod
@@ -592,7 +676,18 @@ class Account:
         for _ in range(1000):
             if act.glet.dead:
                 break
-            act.glet.throw(bridge.Killed())
+            # Code that catches the stop and spins is stopped again by the watchdog.
+            token = WATCHDOG.arm(2 * POLL_S)
+            try:
+                act.glet.throw(bridge.Killed())
+            except CpuLimit:
+                pass
+            while True:
+                try:
+                    WATCHDOG.disarm(token)
+                    break
+                except CpuLimit:
+                    pass
         else:
             # Code that keeps catching the stop is abandoned, and kept referenced: were it
             # garbage-collected, greenlet would resume it outside the simulation, where its

@@ -149,11 +149,7 @@ class SimulatorBackend:
         environments reclaimed at this very instant (their idle time ran out as the run starts)."""
         acct, now = self.account, self.env.now
         self._kept_lifecycle = [e for e in self._kept_lifecycle + acct.lifecycle if e.event == RECLAIMED and e.time_s >= now]
-        acct.records.clear()
-        acct.lifecycle.clear()
-        acct.logs.clear()
-        acct.init_reports.clear()
-        acct.runtime_errors.clear()
+        acct.clear_buffers()
 
     def _records(self, t0: float, functions: list[Function], event_ids: list[str], wall_s: float) -> RunRecords:
         acct = self.account
