@@ -196,7 +196,8 @@ class ThreadPoolExecutor:
         self._workers -= 1
 
     def map(self, fn, *iterables, timeout=None, chunksize=1):
-        futures = [self.submit(fn, *args) for args in zip(*iterables)]
+        # zip stops at the shortest iterable, as Executor.map does
+        futures = [self.submit(fn, *args) for args in zip(*iterables, strict=False)]
 
         def results():
             for f in futures:

@@ -211,7 +211,8 @@ class Account:
         validation.integer("seed", seed, allowed="an integer")
         validation.integer(
             "ConcurrentExecutions", concurrency_limit, facts.MIN_UNRESERVED_CONCURRENCY,
-            allowed=f"an integer of at least {facts.MIN_UNRESERVED_CONCURRENCY} (the account keeps that many unreserved)")
+            allowed=f"an integer of at least {facts.MIN_UNRESERVED_CONCURRENCY} "
+                    "(the account keeps that many unreserved)")
         validation.choice("scaling_model", scaling_model, scaling.SCALING_MODELS)
         if not isinstance(region, str) or not _REGION.fullmatch(region):
             raise InvalidParameterValueException("region", region, "an AWS Region name such as us-east-1 or eu-west-1")
@@ -331,12 +332,13 @@ class Account:
         ee.namespace._log_sink = log.append    # module-level print() needs somewhere to go
         yield self.env.timeout(fn.config.runtime_init_ms / 1000)
         # Provisioned init is not bound by the 10 s on-demand limit (max(130 s, timeout) on AWS).
-        status, value = yield from self._run_code(Activation(self, fn.config.single_thread_speed, log, environment=ee),
-                                                  ee.namespace.run_init, (), self.env.now + max(130.0, fn.config.timeout_s))
+        act = Activation(self, fn.config.single_thread_speed, log, environment=ee)
+        status, value = yield from self._run_code(act, ee.namespace.run_init, (),
+                                                  self.env.now + max(130.0, fn.config.timeout_s))
         if status != _OK:
-            # labkit's choice (AWS documents no detail): a failing init fails that environment's allocation (it must not crash the
-            # simulation): the environment never serves, so requests spill over to on-demand
-            # environments and report the init error there.
+            # labkit's choice (AWS documents no detail): a failing init fails that environment's
+            # allocation (it must not crash the simulation): the environment never serves, so
+            # requests spill over to on-demand environments and report the init error there.
             ee.release_resources(self.env.now, "reset")
             ee.namespace.reset()
             self._lifecycle.append((self.env.now, ee.id, fn.name, INIT_FAILED, None))
@@ -461,7 +463,8 @@ class Account:
             start_type = COLD
             if cfg.runtime_init_ms:
                 yield env.timeout(cfg.runtime_init_ms / 1000)
-            status, value = yield from self._run_code(Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus, ee), ns.run_init, (),
+            act = Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus, ee)
+            status, value = yield from self._run_code(act, ns.run_init, (),
                                                       start + facts.INIT_LIMIT_S)
             init_ms = (env.now - start) * 1000
             if status == _OK:
@@ -489,7 +492,8 @@ class Account:
             # A suppressed init: init re-runs inside the invoke, under the function timeout.
             if cfg.runtime_init_ms:
                 yield env.timeout(min(cfg.runtime_init_ms / 1000, cfg.timeout_s))
-            status, value = yield from self._run_code(Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus, ee), ns.run_init, (), deadline)
+            act = Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus, ee)
+            status, value = yield from self._run_code(act, ns.run_init, (), deadline)
             if status == _OK:
                 ee.needs_init = False
             elif status != _KILLED:
@@ -520,7 +524,8 @@ class Account:
             error_message = f"RequestId: {rid} Error: Task timed out after {cfg.timeout_s:.2f} seconds"
         elif status == _EXIT:
             outcome, reset, runtime_error = ERROR, True, True
-            error_type, error_message = "Runtime.ExitError", f"RequestId: {rid} Error: Runtime exited with error: {value}"
+            error_type = "Runtime.ExitError"
+            error_message = f"RequestId: {rid} Error: Runtime exited with error: {value}"
         else:
             outcome = ERROR
             error_type, error_message, stack = value

@@ -154,21 +154,33 @@ _TMP_PATH_FUNCS = ("exists", "isfile", "isdir", "getsize", "getmtime", "lexists"
 _TMP_OS_FUNCS = ("remove", "unlink", "listdir", "makedirs", "mkdir", "rmdir", "rename", "replace", "stat", "scandir")
 
 
+def _mapped(real, ns, default=None):
+    """``real`` with its first argument, a path, seen through the environment's /tmp."""
+    def f(p=default, *args, **kwargs):
+        return real(ns.map_path(p), *args, **kwargs)
+    f.__name__ = getattr(real, "__name__", "f")
+    return f
+
+
+def _mapped_pair(real, ns):
+    """``real(src, dst, ...)`` (rename, replace) with both paths seen through the environment's /tmp."""
+    def f(a, b, *args, **kwargs):
+        return real(ns.map_path(a), ns.map_path(b), *args, **kwargs)
+    f.__name__ = getattr(real, "__name__", "f")
+    return f
+
+
 def _tmp_os_modules(ns):
     """``os`` and ``os.path`` for one environment: paths under /tmp go to its own /tmp."""
     path = types.ModuleType("os.path", "os.path with /tmp mapped to the execution environment's own /tmp")
     path.__dict__.update({k: v for k, v in vars(real_path).items() if not k.startswith("__")})
     for name in _TMP_PATH_FUNCS:
-        real = getattr(real_path, name)
-        setattr(path, name, (lambda real: lambda p, *a, **k: real(ns.map_path(p), *a, **k))(real))
+        setattr(path, name, _mapped(getattr(real_path, name), ns))
     mod = types.ModuleType("os", "os with /tmp mapped to the execution environment's own /tmp")
     mod.__dict__.update({k: v for k, v in vars(os).items() if not k.startswith("__")})
     for name in _TMP_OS_FUNCS:
         real = getattr(os, name)
-        if name in ("rename", "replace"):
-            setattr(mod, name, (lambda real: lambda a, b, *x, **k: real(ns.map_path(a), ns.map_path(b), *x, **k))(real))
-        else:
-            setattr(mod, name, (lambda real: lambda p=".", *a, **k: real(ns.map_path(p), *a, **k))(real))
+        setattr(mod, name, _mapped_pair(real, ns) if name in ("rename", "replace") else _mapped(real, ns, "."))
     mod.path = path
     return mod, path
 

@@ -148,7 +148,8 @@ class SimulatorBackend:
         """Start a run's record buffers: what happened between runs belongs to no run, except
         environments reclaimed at this very instant (their idle time ran out as the run starts)."""
         acct, now = self.account, self.env.now
-        self._kept_lifecycle = [e for e in self._kept_lifecycle + acct.lifecycle if e.event == RECLAIMED and e.time_s >= now]
+        self._kept_lifecycle = [e for e in self._kept_lifecycle + acct.lifecycle
+                                if e.event == RECLAIMED and e.time_s >= now]
         acct.clear_buffers()
 
     def _records(self, t0: float, functions: list[Function], event_ids: list[str], wall_s: float) -> RunRecords:
@@ -212,7 +213,8 @@ class SimulatorBackend:
             return KinesisEventSourceMapping(source, fn, **options)
         if isinstance(source, SqsQueue):
             return SqsEventSourceMapping(self.account, source, fn, **options)
-        raise InvalidParameterValueException("EventSourceArn", source, "a lab.kinesis_stream(...) or lab.sqs_queue(...)")
+        raise InvalidParameterValueException("EventSourceArn", source,
+                                             "a lab.kinesis_stream(...) or lab.sqs_queue(...)")
 
     def close(self) -> None:
         self.account.close()
