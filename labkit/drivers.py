@@ -24,23 +24,38 @@ from collections.abc import Generator
 from typing import Any, cast
 
 import simpy
+from simpy.events import Interruption
 
 from .event_sources.asynchronous import AsyncConfig, AsyncQueue
 from .event_sources.ledger import Ledger
-from .records import EVENT, FAILED, REQUEST_RESPONSE, SUCCEEDED, SUCCESS, THROTTLED, AsyncEventRecord, InvocationRecord
+from . import validation
+from .errors import SimulationError
+from .records import (DROPPED, EVENT, FAILED, PENDING, REQUEST_RESPONSE, RUN_INTERRUPTED_REASON, SUCCEEDED, SUCCESS,
+                      THROTTLED, AsyncEventRecord, InvocationRecord)
 from .retry import SdkRetry
 from .runtime import Account, Function
 from .workload import ClosedLoop, Workload, payload_fn
 
 
+_NO_PROGRESS = (
+    "a closed-loop client of {name} made {n:,} calls without any simulated time passing: its handler "
+    "never waits, so a loop bounded by seconds=... would never end. Give requests_per_client=..., or make "
+    "the handler wait (lk.sleep, lk.cpu or a call to a simulated service).")
+
+
 class Tracker:
-    """Counts a run's outstanding calls and running drivers; ``done`` fires when both are zero."""
+    """One run's bookkeeping: its outstanding calls and running drivers (``done`` fires when both
+    are zero), the processes it started (so an aborted run can stop them), and ``aborted``."""
+
+    _PRUNE_EVERY = 10_000
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
         self.pending = 0
         self.drivers = 0
         self.done = env.event()
+        self.aborted = False
+        self.processes: list[simpy.Process] = []
 
     def finished_one(self) -> None:
         self.pending -= 1
@@ -53,6 +68,15 @@ class Tracker:
     def _check(self) -> None:
         if self.pending == 0 and self.drivers == 0 and not self.done.triggered:
             self.done.succeed()
+
+    def spawn(self, gen: Generator) -> simpy.Process:
+        """Start ``gen`` as a process of this run."""
+        proc = self.env.process(gen)
+        procs = self.processes
+        procs.append(proc)
+        if len(procs) % self._PRUNE_EVERY == 0:     # forget finished ones now and then
+            procs[:] = [p for p in procs if p.is_alive]
+        return proc
 
 
 class Dispatcher:
@@ -67,11 +91,27 @@ class Dispatcher:
         self._workloads = 0
         self._retry_rng = random.Random(f"{seed}:sdk-retry")
         self.async_queues: dict[str, AsyncQueue] = {}
+        self.tracker: Tracker | None = None    # the running run's, while it runs
+        self._links: dict[str, int] = {}       # event id -> its place in a chain of invokes (1, 2, ...)
 
     # -- numbering ---------------------------------------------------------------------------
-    def next_event_id(self) -> str:
+    def next_event_id(self, link: int = 0) -> str:
+        """A new event id; ``link`` > 0 for an event that handler code sent (see ``chain_link``)."""
         self.events_issued += 1
-        return f"evt-{self.events_issued:06d}"
+        event_id = f"evt-{self.events_issued:06d}"
+        if link:
+            self._links[event_id] = link
+        return event_id
+
+    def chain_link(self, parent_event_id: str | None) -> int:
+        """The place, in a chain of invocations each started by the one before, of an event that
+        the invocation of ``parent_event_id`` sends (1 for an event sent by a caller's event)."""
+        return self._links.get(parent_event_id, 0) + 1 if parent_event_id is not None else 1
+
+    def spawn(self, gen: Generator) -> simpy.Process:
+        """Start ``gen`` as a process of the running run (so an abort stops it), if one runs."""
+        tracker = self.tracker
+        return tracker.spawn(gen) if tracker is not None else self.env.process(gen)
 
     def event_ids_since(self, issued: int) -> list[str]:
         """The ids of the events numbered after ``issued`` events had been."""
@@ -118,7 +158,11 @@ class Dispatcher:
             if record.outcome != THROTTLED or retry is None or attempt >= retry.max_attempts:
                 self.settle_sync(record)
                 return record
-            yield env.timeout(retry.delay(attempt, self._retry_rng))
+            try:
+                yield env.timeout(retry.delay(attempt, self._retry_rng))
+            except simpy.Interrupt:       # the run was aborted while the caller waited to retry
+                self.ledger.settle(event_id, FAILED, env.now, RUN_INTERRUPTED_REASON)
+                return record
             attempt += 1
 
     # -- drivers -------------------------------------------------------------------------------
@@ -127,35 +171,37 @@ class Dispatcher:
         """Start the driver of one stream of traffic (it runs as a simpy process)."""
         rng = self.workload_rng()
         tracker.drivers += 1
-        env = self.env
         if invocation_type == EVENT:
-            env.process(self.async_loop(fn, wl, rng, tracker, t0))
+            tracker.spawn(self.async_loop(fn, wl, rng, tracker, t0))
         elif wl.closed:
-            env.process(self.closed_loop(fn, cast(ClosedLoop, wl), rng, retry, tracker))
+            tracker.spawn(self.closed_loop(fn, cast(ClosedLoop, wl), rng, retry, tracker))
         else:
-            env.process(self.open_loop(fn, wl, rng, retry, tracker, t0))
+            tracker.spawn(self.open_loop(fn, wl, rng, retry, tracker, t0))
 
     def open_loop(self, fn: Function, wl: Workload, rng: random.Random, retry: SdkRetry | None,
                   tracker: Tracker, t0: float) -> Generator:
         env, acct = self.env, self.account
-        for offset, event in wl.events(rng):
-            delay = t0 + offset - env.now
-            if delay > 0:
-                yield env.timeout(delay)
-            event_id = self.next_event_id()
-            self.ledger.register(event_id, env.now)
-            if retry is None:
-                # Admit inline: a throttled call without retries needs no process.
-                ee, reason = acct.admit(fn)
-                if ee is None:
-                    self.settle_sync(acct.throttle_record(fn, event_id, 1, None, reason))
-                    continue
-                tracker.pending += 1
-                env.process(self._sync_call(
-                    acct.run_invocation(fn, ee, event, event_id, 1, None, REQUEST_RESPONSE), tracker))
-            else:
-                tracker.pending += 1
-                env.process(self._finish_call(self.call(fn, event, event_id, retry, None), tracker))
+        try:
+            for offset, event in wl.events(rng):
+                delay = t0 + offset - env.now
+                if delay > 0:
+                    yield env.timeout(delay)
+                event_id = self.next_event_id()
+                self.ledger.register(event_id, env.now)
+                if retry is None:
+                    # Admit inline: a throttled call without retries needs no process.
+                    ee, reason = acct.admit(fn)
+                    if ee is None:
+                        self.settle_sync(acct.throttle_record(fn, event_id, 1, None, reason))
+                        continue
+                    tracker.pending += 1
+                    tracker.spawn(self._sync_call(
+                        acct.run_invocation(fn, ee, event, event_id, 1, None, REQUEST_RESPONSE), tracker))
+                else:
+                    tracker.pending += 1
+                    tracker.spawn(self._finish_call(self.call(fn, event, event_id, retry, None), tracker))
+        except simpy.Interrupt:          # the run was aborted: no more calls
+            pass
         tracker.driver_finished()
 
     @staticmethod
@@ -179,20 +225,30 @@ class Dispatcher:
         def client(k: int) -> Generator:
             nonlocal made
             sent = 0
-            while wl.requests_per_client is None or sent < wl.requests_per_client:
-                if wl.seconds is not None and env.now - t0 >= wl.seconds:
-                    break
-                event = make(made, rng)
-                made += 1
-                yield from self.call(fn, event, self.next_event_id(), retry, k)
-                sent += 1
-                if wl.think_s:
-                    yield env.timeout(wl.think_s)
+            last_now, same_instant = -1.0, 0
+            try:
+                while wl.requests_per_client is None or sent < wl.requests_per_client:
+                    if tracker.aborted or (wl.seconds is not None and env.now - t0 >= wl.seconds):
+                        break
+                    if env.now == last_now:
+                        same_instant += 1
+                        if same_instant > validation.MAX_CALLS_AT_ONE_INSTANT:
+                            raise SimulationError(_NO_PROGRESS.format(n=same_instant, name=fn.name))
+                    else:
+                        last_now, same_instant = env.now, 0
+                    event = make(made, rng)
+                    made += 1
+                    yield from self.call(fn, event, self.next_event_id(), retry, k)
+                    sent += 1
+                    if wl.think_s and not tracker.aborted:
+                        yield env.timeout(wl.think_s)
+            except simpy.Interrupt:      # the run was aborted
+                pass
             tracker.finished_one()
 
         tracker.pending += wl.clients
         for k in range(wl.clients):
-            env.process(client(k))
+            tracker.spawn(client(k))
         tracker.driver_finished()
         return
         yield  # a generator, so simpy can run it as a process
@@ -201,12 +257,47 @@ class Dispatcher:
                    t0: float) -> Generator:
         env = self.env
         q = self.async_queue(fn)
-        for offset, event in wl.events(rng):
-            delay = t0 + offset - env.now
-            if delay > 0:
-                yield env.timeout(delay)
-            event_id = self.next_event_id()
-            q.accept(event, event_id)
-            tracker.pending += 1
-            env.process(self._finish_call(q.deliver(event, event_id), tracker))
+        try:
+            for offset, event in wl.events(rng):
+                delay = t0 + offset - env.now
+                if delay > 0:
+                    yield env.timeout(delay)
+                event_id = self.next_event_id()
+                q.accept(event, event_id)
+                tracker.pending += 1
+                tracker.spawn(self._finish_call(q.deliver(event, event_id, tracker), tracker))
+        except simpy.Interrupt:          # the run was aborted: no more events
+            pass
         tracker.driver_finished()
+
+    # -- aborting a run --------------------------------------------------------------------------
+    def abort(self, tracker: Tracker, issued: int) -> None:
+        """Stop a run that cannot go on (an interrupt, or an error raised in a caller or a payload
+        function): its callers stop, every invocation in flight (from any caller, event source
+        mappings included) ends recorded as ``labkit.RunInterrupted``, and every event the run
+        produced that is still pending settles, so the Lab is consistent and usable again.
+        Records and messages already in streams and queues stay there, as on AWS."""
+        env, acct = self.env, self.account
+        tracker.aborted = True
+        procs = {p for p in tracker.processes if p.is_alive}
+        busy = [ee for fn in acct.functions.values() for ee in fn.environments if ee.running is not None]
+        procs.update(ee.running.process for ee in busy
+                     if ee.running.process is not None and ee.running.process.is_alive)
+        stops = []
+        for proc in procs:
+            if proc is not env.active_process:
+                stops.append(Interruption(proc, RUN_INTERRUPTED_REASON))
+        # The stops are due now, ahead of every other event: process exactly those.
+        while any(not stop.processed for stop in stops) and env.peek() == env.now:
+            try:
+                env.step()
+            except Exception:        # a process that fails as it stops must not stop the others
+                continue
+        for ee in busy:              # an invocation whose process could not end it
+            if ee.running is not None:
+                acct.abort_running(ee)
+        for event_id in self.event_ids_since(issued):
+            entry = self.ledger.states.get(event_id)
+            if entry is not None and entry.state == PENDING:
+                queued = any(event_id in q.records for q in self.async_queues.values())
+                self.ledger.settle(event_id, DROPPED if queued else FAILED, env.now, RUN_INTERRUPTED_REASON)

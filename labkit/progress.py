@@ -29,6 +29,8 @@ from IPython import get_ipython
 from IPython.display import display
 from simpy.core import EmptySchedule, StopSimulation
 
+from .interrupts import check as check_interrupt
+
 SHOW_AFTER_S = 2.0
 _EVENTS_PER_CHECK = 2048   # how many events run between two looks at the wall clock
 
@@ -72,6 +74,7 @@ def run_until(env: simpy.Environment, done: simpy.Event, t0: float, horizon_s: f
         while True:
             for _ in range(_EVENTS_PER_CHECK):
                 step()
+            check_interrupt()               # a stop button pressed meanwhile (labkit.interrupts)
             if show is None:
                 continue
             if bar is None and time.perf_counter() - wall0 > SHOW_AFTER_S:

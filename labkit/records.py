@@ -31,6 +31,11 @@ TIMEOUT = "timeout"
 THROTTLED = "throttled"
 OUTCOMES = (SUCCESS, ERROR, TIMEOUT, THROTTLED)
 
+# The error type of an attempt stopped because its run was aborted (an interrupt, or an error
+# raised in the driving code): a labkit event, not something AWS reports.
+RUN_INTERRUPTED = "labkit.RunInterrupted"
+RUN_INTERRUPTED_REASON = "RunInterrupted"     # the ledger's reason for events it left unsettled
+
 # -- how an attempt started ---------------------------------------------------------------------
 COLD = "cold"                  # a new environment ran its Init phase first
 WARM = "warm"                  # an idle on-demand environment was reused

@@ -49,12 +49,14 @@ import simpy
 from greenlet import getcurrent
 
 from . import arns, billing, bridge, concurrency, facts, scaling, validation
+from .bridge import ActivationGreenlet
 from .config import FunctionConfig
 from .errors import InvalidParameterValueException, SimulationError
+from . import interrupts
+from .interrupts import RunInterrupted
 from .records import (COLD, CREATED, ERROR, IDLE, INIT_DONE, INIT_FAILED, INVOKE_START, PROVISIONED, RECLAIMED,
-                      REINIT, REQUEST_RESPONSE, RESET, SUCCESS, THROTTLED, TIMEOUT, WARM, InvocationRecord,
-                      LifecycleEvent)
-from .bridge import ActivationGreenlet
+                      REINIT, REQUEST_RESPONSE, RESET, RUN_INTERRUPTED, SUCCESS, THROTTLED, TIMEOUT, WARM,
+                      InvocationRecord, LifecycleEvent)
 from .sandbox import EnvironmentNamespace, HandlerCode, InitError, format_stack
 from .watchdog import POLL_S, WATCHDOG, CpuLimit, stop_tracing
 
@@ -66,7 +68,7 @@ _perf_counter = time.perf_counter
 _new = tuple.__new__                          # builds a record without NamedTuple's Python-level __new__
 
 # Results of running code in a greenlet.
-_OK, _ERR, _KILLED, _INIT_ERR, _EXIT = range(5)
+_OK, _ERR, _KILLED, _INIT_ERR, _EXIT, _ABORTED = range(6)
 CODE_OK = _OK   # for services that run plain code through ``Account._run_code``
 
 
@@ -141,7 +143,7 @@ class ExecutionEnvironment:
     """One execution environment: its module namespace, ``/tmp``, log stream and state."""
 
     __slots__ = ("id", "function", "provisioned", "namespace", "needs_init", "busy", "freed_at",
-                 "created_at", "reclaimed_at", "log_stream_name", "invocations", "resources")
+                 "created_at", "reclaimed_at", "log_stream_name", "invocations", "resources", "running")
 
     def __init__(self, env_id: str, function: Function, provisioned: bool, namespace: EnvironmentNamespace,
                  created_at: float, log_stream_name: str):
@@ -157,6 +159,7 @@ class ExecutionEnvironment:
         # What the environment's process holds open (database connections, ...): each has
         # ``release(time_s, reason)`` and is released when the process goes (reset, reclaim).
         self.resources: dict[Any, None] = {}
+        self.running: Running | None = None      # the invocation it runs now, if any
 
     def hold(self, resource):
         self.resources[resource] = None
@@ -168,6 +171,17 @@ class ExecutionEnvironment:
         held, self.resources = list(self.resources), {}
         for r in held:
             r.release(time_s, reason)
+
+
+class Running:
+    """What an execution environment is running: enough to end it from outside (an aborted run)."""
+
+    __slots__ = ("process", "activation", "args")
+
+    def __init__(self, process: Any, args: tuple) -> None:
+        self.process = process            # the simpy process driving the invocation
+        self.activation: Activation | None = None   # the code running now (init or handler)
+        self.args = args                  # rid, event_id, attempt, client, invocation_type, start_type, cold, arrival
 
 
 class Function:
@@ -457,16 +471,22 @@ class Account:
         init_ms = NAN
         cold = False
         error_type = error_message = response = None
+        ee.running = running = Running(env.active_process, (rid, event_id, attempt, client, invocation_type))
         if ee.needs_init and ee.invocations == 0 and not ee.provisioned:
             # Cold start: the Init phase, limited to 10 s, before the Invoke phase.
             cold = True
             start_type = COLD
             if cfg.runtime_init_ms:
-                yield env.timeout(cfg.runtime_init_ms / 1000)
-            act = Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus, ee)
+                try:
+                    yield env.timeout(cfg.runtime_init_ms / 1000)
+                except simpy.Interrupt:
+                    return self.abort_running(ee, COLD, True, arrival, start, log)
+            running.activation = act = Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus, ee)
             status, value = yield from self._run_code(act, ns.run_init, (),
                                                       start + facts.INIT_LIMIT_S)
             init_ms = (env.now - start) * 1000
+            if status == _ABORTED:
+                return self.abort_running(ee, COLD, True, arrival, start, log, init_ms)
             if status == _OK:
                 ee.needs_init = False
                 lc.append((env.now, ee.id, fn.name, INIT_DONE, rid))
@@ -491,9 +511,14 @@ class Account:
         if ee.needs_init:
             # A suppressed init: init re-runs inside the invoke, under the function timeout.
             if cfg.runtime_init_ms:
-                yield env.timeout(min(cfg.runtime_init_ms / 1000, cfg.timeout_s))
-            act = Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus, ee)
+                try:
+                    yield env.timeout(min(cfg.runtime_init_ms / 1000, cfg.timeout_s))
+                except simpy.Interrupt:
+                    return self.abort_running(ee, start_type, cold, arrival, start, log, init_ms, invoke_start)
+            running.activation = act = Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus, ee)
             status, value = yield from self._run_code(act, ns.run_init, (), deadline)
+            if status == _ABORTED:
+                return self.abort_running(ee, start_type, cold, arrival, start, log, init_ms, invoke_start)
             if status == _OK:
                 ee.needs_init = False
             elif status != _KILLED:
@@ -503,9 +528,11 @@ class Account:
                                     ERROR, etype, emsg, None, reset=True, runtime_error=True, log=log)
         if status == _OK:
             ctx = LambdaContext(self, fn, ns, rid, deadline, ee.log_stream_name)
-            act = Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus, ee)
+            running.activation = act = Activation(self, speed, log, rid, cfg.cpu_share, cfg.vcpus, ee)
             status, value = yield from self._run_code(act, ns.handler, (event, ctx), deadline)
             self._stop_children(act)
+            if status == _ABORTED:
+                return self.abort_running(ee, start_type, cold, arrival, start, log, init_ms, invoke_start)
         reset = runtime_error = False
         if status == _OK:
             outcome, response = SUCCESS, value
@@ -540,12 +567,36 @@ class Account:
                             start, invoke_start, init_ms, duration_ms, outcome, error_type, error_message,
                             response, reset=reset, runtime_error=runtime_error, log=log)
 
+    def abort_running(self, ee: ExecutionEnvironment, start_type: str | None = None, cold: bool = False,
+                      arrival: float | None = None, start: float | None = None, log: list[str] | None = None,
+                      init_ms: float = NAN, invoke_start: float | None = None) -> InvocationRecord:
+        """End the invocation ``ee`` runs as interrupted: its code is stopped, the environment is
+        reset (its globals were left halfway), and the attempt is recorded as an error of type
+        ``labkit.RunInterrupted``. Called from the invocation itself when its run is aborted, or
+        by the backend for one whose process can no longer end it."""
+        running = ee.running
+        assert running is not None
+        now = self.env.now
+        if running.activation is not None and running.activation.glet is not None:
+            self._kill(running.activation)
+        rid, event_id, attempt, client, invocation_type = running.args
+        arrival = now if arrival is None else arrival
+        start = arrival if start is None else start
+        invoke_start = now if invoke_start is None else invoke_start
+        duration_ms = (now - invoke_start) * 1000
+        return self._finish(ee.function, ee, rid, event_id, attempt, client, invocation_type,
+                            start_type or (COLD if ee.invocations == 0 and not ee.provisioned else WARM),
+                            cold, arrival, start, invoke_start, init_ms, duration_ms, ERROR, RUN_INTERRUPTED,
+                            "The run was interrupted while this invocation was running: it was stopped, "
+                            "and its execution environment reset.", None, reset=True, log=log)
+
     def _finish(self, fn, ee, rid, event_id, attempt, client, invocation_type, start_type, cold, arrival, start,
                 invoke_start, init_ms, duration_ms, outcome, error_type, error_message, response,
                 reset=False, runtime_error=False, log=None):
         cfg = fn.config
         now = self.env.now
         ee.invocations += 1
+        ee.running = None
         if reset:
             ee.release_resources(now, "reset")
             ee.namespace.reset()
@@ -571,6 +622,8 @@ class Account:
     def _greenlet_main(fn, args):
         try:
             return _OK, fn(*args)
+        except RunInterrupted:
+            return _ABORTED, None
         except bridge.Killed:
             stop_tracing()      # in the greenlet that started it (see labkit.watchdog.CpuLimit)
             return _KILLED, None
@@ -578,6 +631,10 @@ class Account:
             return _INIT_ERR, e
         except SystemExit as e:
             return _EXIT, e.code
+        except (KeyboardInterrupt, GeneratorExit) as e:
+            # Raised by the handler itself (the learner's stop button arrives as RunInterrupted):
+            # like any exception the runtime does not catch, it ends the runtime process.
+            return _EXIT, type(e).__name__
         except Exception as e:
             return _ERR, (type(e).__name__, str(e), format_stack(e.__traceback__))
         finally:
@@ -597,53 +654,61 @@ class Account:
         act.limit_s = deadline - env.now
         glet = act.glet = ActivationGreenlet(self._greenlet_main)
         glet.activation = act
-        msg = self._resume(act, glet.switch, fn, args)
-        while True:
-            if act.overran:                      # the watchdog stopped it: a timeout
-                remaining = deadline - env.now
-                if remaining > 0:
-                    yield env.timeout(remaining)
-                return self._kill(act)
-            if act.cpu_to_charge > 0:            # count_real_cpu: the stretch's CPU as simulated time
-                work, act.cpu_to_charge = act.cpu_to_charge, 0.0
-                remaining = deadline - env.now
-                done = act.cpu.request(work) if act.cpu is not None else env.timeout(work / act.speed)
-                limit = env.timeout(max(remaining, 0.0))
-                yield done | limit
-                if not done.processed:
-                    done.callbacks.append(_defuse)
-                    return self._kill(act)
-            if glet.dead:
-                return msg
-            kind, payload = msg
-            remaining = deadline - env.now
-            if kind == bridge.SLEEP:
-                if payload > remaining:
+        try:
+            msg = self._resume(act, glet.switch, fn, args)
+            while True:
+                if act.overran:                      # the watchdog stopped it: a timeout
+                    remaining = deadline - env.now
                     if remaining > 0:
                         yield env.timeout(remaining)
                     return self._kill(act)
-                if payload > 0:
-                    yield env.timeout(payload)
-                msg = self._resume(act, glet.switch, None)
-                continue
-            event = payload
-            # Not yet processed (a simpy Timeout, for one, counts as "triggered" from the
-            # moment it is created): wait for it, but no longer than the deadline.
-            if event.callbacks is not None:
-                limit = env.timeout(max(remaining, 0.0))
-                try:
-                    yield event | limit
-                except BaseException as e:   # the awaited event failed: raise it in the handler
-                    msg = self._resume(act, glet.throw, e)
+                if act.cpu_to_charge > 0:            # count_real_cpu: the stretch's CPU as simulated time
+                    work, act.cpu_to_charge = act.cpu_to_charge, 0.0
+                    remaining = deadline - env.now
+                    done = act.cpu.request(work) if act.cpu is not None else env.timeout(work / act.speed)
+                    limit = env.timeout(max(remaining, 0.0))
+                    yield done | limit
+                    if not done.processed:
+                        done.callbacks.append(_defuse)
+                        return self._kill(act)
+                if glet.dead:
+                    return msg
+                kind, payload = msg
+                remaining = deadline - env.now
+                if kind == bridge.SLEEP:
+                    if payload > remaining:
+                        if remaining > 0:
+                            yield env.timeout(remaining)
+                        return self._kill(act)
+                    if payload > 0:
+                        yield env.timeout(payload)
+                    msg = self._resume(act, glet.switch, None)
                     continue
-                if event.callbacks is not None:   # the deadline came first
-                    event.callbacks.append(_defuse)
-                    return self._kill(act)
-            msg = self._resume(act, glet.switch, event.value) if event.ok else self._resume(act, glet.throw,
-                                                                                             event.value)
+                event = payload
+                # Not yet processed (a simpy Timeout, for one, counts as "triggered" from the
+                # moment it is created): wait for it, but no longer than the deadline.
+                if event.callbacks is not None:
+                    limit = env.timeout(max(remaining, 0.0))
+                    try:
+                        yield event | limit
+                    except simpy.Interrupt:
+                        raise
+                    except BaseException as e:   # the awaited event failed: raise it in the handler
+                        msg = self._resume(act, glet.throw, e)
+                        continue
+                    if event.callbacks is not None:   # the deadline came first
+                        event.callbacks.append(_defuse)
+                        return self._kill(act)
+                msg = self._resume(act, glet.switch, event.value) if event.ok else self._resume(act, glet.throw,
+                                                                                                 event.value)
+        except simpy.Interrupt:              # the run was aborted (labkit.backends.simulator)
+            self._kill(act)
+            return _ABORTED, None
 
     def _resume(self, act: Activation, method: Callable, *args: Any) -> Any:
         """Run the activation's code until it next waits (or ends), under the watchdog."""
+        if interrupts.requested():     # the learner asked to stop: no more handler code runs
+            raise simpy.Interrupt(RUN_INTERRUPTED)
         measured = self.count_real_cpu
         # Real time the code may run. count_real_cpu: the real CPU time that what is left of
         # its simulated time buys at its CPU share. Otherwise (real CPU takes no simulated
@@ -679,7 +744,7 @@ class Account:
         cls._stop_children(act)
         act.killed = True
         for _ in range(1000):
-            if act.glet.dead:
+            if act.glet.dead or not act.glet:   # ended, or never started (then it never will)
                 break
             # Code that catches the stop and spins is stopped again by the watchdog.
             token = WATCHDOG.arm(2 * POLL_S)

@@ -27,6 +27,15 @@ from .errors import InvalidParameterValueException
 MAX_EVENTS_PER_WORKLOAD = 10_000_000
 # A year of simulated time bounds every duration argument (advance, until_s, workload length).
 MAX_SIMULATED_S = 365 * 24 * 3600.0
+# A closed-loop client whose calls take no simulated time at all would loop for ever within one
+# instant (a handler that never waits, with a seconds= bound): stopped after this many calls.
+MAX_CALLS_AT_ONE_INSTANT = 100_000
+# A chain of invocations, each sent by the one before (a function invoking itself): after this
+# many invocations labkit stops it as AWS's recursive loop detection stops loops through SQS, SNS and
+# S3 ("after approximately 16 invocations", docs.aws.amazon.com/lambda/latest/dg/
+# invocation-recursion.html, checked 2026-12-05). AWS does not document that it watches direct
+# invocations between functions: this guard is labkit's, so a doubling handler ends.
+MAX_INVOKE_CHAIN = 16
 
 
 def is_int(value: Any) -> bool:

@@ -21,7 +21,7 @@ from typing import Any
 
 import simpy
 
-from .. import kernel, progress
+from .. import interrupts, kernel, progress
 from ..config import FunctionConfig
 from ..drivers import Dispatcher, Tracker
 from ..errors import InvalidParameterValueException
@@ -74,7 +74,7 @@ class SimulatorBackend:
             # Allocation finishes before traffic: let the clock run until every
             # provisioned environment has completed its init (and no further: other
             # processes, e.g. simulated services, may run forever).
-            self.env.run(until=simpy.AllOf(self.env, fn.provisioning))
+            self._step_until(simpy.AllOf(self.env, fn.provisioning), self.env.now, 0.0)
         return fn
 
     def function_names(self) -> list[str]:
@@ -95,7 +95,7 @@ class SimulatorBackend:
             horizon = max(horizon, item.workload.horizon_s)
             dispatcher.start(item.function, item.workload, item.invocation_type, retry, tracker, t0)
         wall0 = _wall.perf_counter()
-        progress.run_until(env, tracker.done, t0, horizon)
+        self._step_until(tracker.done, t0, horizon, tracker, issued)
         self.account.reclaim_idle()
         functions = list(dict.fromkeys(item.function for item in traffic))
         return self._records(t0, functions, dispatcher.event_ids_since(issued), _wall.perf_counter() - wall0)
@@ -105,30 +105,28 @@ class SimulatorBackend:
         """Produce ``workload`` into ``source`` and run until every record/message is settled
         (or ``until_s`` simulated seconds have passed)."""
         env = self.env
+        self._begin()
+        t0 = env.now
+        keys0 = len(self.ledger.states)
+        issued = self.dispatcher.events_issued
+        tracker = Tracker(env)
         rng = self.dispatcher.workload_rng()
         if isinstance(source, KinesisStream):
-            prod = env.process(kinesis_producer(source, workload, partition_key, rng=rng))
+            prod = tracker.spawn(kinesis_producer(source, workload, partition_key, rng=rng))
 
             def wait_drained():
                 yield prod
                 yield source.when_drained()
-            done = env.process(wait_drained())
+            done = tracker.spawn(wait_drained())
         else:
-            prod = env.process(sqs_produce(source, workload, rng, group_id=group_id))
+            prod = tracker.spawn(sqs_produce(source, workload, rng, group_id=group_id))
             done = source.when_drained(after=prod)
-        return self._run_until(done, workload.horizon_s, until_s)
-
-    def _run_until(self, done: simpy.Event, horizon_s: float, until_s: float | None) -> RunRecords:
-        env = self.env
-        self._begin()
-        t0 = env.now
-        keys0 = len(self.ledger.states)
         wall0 = _wall.perf_counter()
         if until_s is not None:
             limit = env.timeout(until_s)
-            progress.run_until(env, env.any_of([done, limit]), t0, until_s)
+            self._step_until(env.any_of([done, limit]), t0, until_s, tracker, issued)
         else:
-            progress.run_until(env, done, t0, horizon_s)
+            self._step_until(done, t0, workload.horizon_s, tracker, issued)
         self.account.reclaim_idle()
         acct = self.account
         functions = list({r.function: acct.functions[r.function] for r in acct.records}.values())
@@ -136,12 +134,29 @@ class SimulatorBackend:
 
     def advance(self, seconds: float) -> None:
         env = self.env
-        env.run(until=env.now + seconds)
+        # As env.run(until=...): a stop due before anything else scheduled at that instant.
+        until = env.event()
+        until._ok, until._value = True, None
+        env.schedule(until, simpy.core.URGENT, seconds)
+        self._step_until(until, env.now, seconds)
         self.account.reclaim_idle()
 
-    def run_until(self, done: simpy.Event, t0: float, horizon_s: float) -> None:
-        """Run the clock until ``done`` fires (for services that drive their own traffic)."""
-        progress.run_until(self.env, done, t0, horizon_s)
+    def _step_until(self, done: simpy.Event, t0: float, horizon_s: float, tracker: Tracker | None = None,
+                    issued: int = 0) -> None:
+        """Step the simulation until ``done``. An interrupt stops it between two events (never
+        halfway through one); then, or when a caller or a payload function raises, the run is
+        aborted (``Dispatcher.abort``) before the exception reaches the learner."""
+        self.dispatcher.tracker = tracker
+        with interrupts.deferred():
+            try:
+                progress.run_until(self.env, done, t0, horizon_s)
+                interrupts.check()             # one that arrived as the run was ending
+            except BaseException:
+                if tracker is not None:
+                    self.dispatcher.abort(tracker, issued)
+                raise
+            finally:
+                self.dispatcher.tracker = None
 
     # -- the records of one run ----------------------------------------------------------------------
     def _begin(self) -> None:

@@ -22,12 +22,14 @@ rate) some events are delivered twice, seeded.
 """
 
 import json
+
+import simpy
 from dataclasses import dataclass
 
 from .. import facts
 from ..errors import InvalidParameterValueException, RequestTooLargeException
-from ..records import (ASYNC_EVENT_COLUMNS, DEAD_LETTER_QUEUE, DROPPED, EVENT, FAILURE_DESTINATION, SUCCEEDED,
-                       SUCCESS, THROTTLED, AsyncEventRecord)
+from ..records import (ASYNC_EVENT_COLUMNS, DEAD_LETTER_QUEUE, DROPPED, EVENT, FAILURE_DESTINATION, PENDING,
+                       RUN_INTERRUPTED, RUN_INTERRUPTED_REASON, SUCCEEDED, SUCCESS, THROTTLED, AsyncEventRecord)
 from .destinations import DestinationQueue
 
 __all__ = ["AsyncConfig", "AsyncQueue", "ASYNC_EVENT_COLUMNS", "payload_size"]
@@ -89,32 +91,51 @@ class AsyncQueue:
         self.records[event_id] = AsyncEventRecord(event_id, self.fn.name, now)
         return 202
 
-    def deliver(self, event, event_id):
+    def drop(self, event_id, reason):
+        """Drop an accepted event without invoking (a recursive loop stopped)."""
+        return self._settle(self.records[event_id], DROPPED, reason)
+
+    def deliver(self, event, event_id, run=None):
         """Generator for a simpy process: the life of one event in the queue. It ends when the
-        event is settled and any duplicate delivery of it has finished too."""
+        event is settled and any duplicate delivery of it has finished too. ``run`` is the
+        run's ``labkit.drivers.Tracker``: when the run is aborted the event is dropped
+        (reason ``RunInterrupted``) instead of being retried later."""
         dup = None
         if self.config.duplicate_rate and self.rng.random() < self.config.duplicate_rate:
             self.records[event_id].duplicates += 1
-            dup = self.account.env.process(self._duplicate(event, event_id))
-        rec = yield from self._deliver(event, event_id)
-        if dup is not None and not dup.triggered:
-            yield dup
+            gen = self._duplicate(event, event_id)
+            dup = run.spawn(gen) if run is not None else self.account.env.process(gen)
+        try:
+            rec = yield from self._deliver(event, event_id, run)
+            if dup is not None and not dup.triggered:
+                yield dup
+        except simpy.Interrupt:          # the run was aborted while the event waited
+            rec = self.records[event_id]
+            if rec.state == PENDING:
+                self._settle(rec, DROPPED, RUN_INTERRUPTED_REASON)
         return rec
 
-    def _deliver(self, event, event_id):
-        env, acct, cfg, fn = self.account.env, self.account, self.config, self.fn
+    def _function(self):
+        """The function's current deployment: a redeploy reaches events already queued."""
+        return self.account.functions.get(self.fn.name, self.fn)
+
+    def _deliver(self, event, event_id, run=None):
+        env, acct, cfg = self.account.env, self.account, self.config
         rec = self.records[event_id]
         received = rec.received_s
         backoff_lo, backoff_hi = facts.ASYNC_THROTTLE_BACKOFF_S
         backoff = backoff_lo
         last_row = None
         while True:
+            fn = self._function()
             if fn.config.reserved_concurrency == 0:
                 return self._fail(rec, event, facts.ASYNC_ZERO_RESERVED_CONDITION, last_row)
             rec.attempts += 1
             if rec.first_invoke_s is None:
                 rec.first_invoke_s = env.now
             row = yield from acct.invoke_once(fn, event, event_id, rec.attempts, None, EVENT)
+            if row.error_type == RUN_INTERRUPTED or (run is not None and run.aborted):
+                return self._settle(rec, DROPPED, RUN_INTERRUPTED_REASON)
             if row.outcome == THROTTLED:
                 rec.throttles += 1
                 rec.attempts -= 1   # a throttle is not an attempt on the function
@@ -148,16 +169,23 @@ class AsyncQueue:
         retried on throttles like the original, and its outcome settles nothing."""
         env = self.account.env
         received = self.records[event_id].received_s
-        yield env.timeout(self.rng.uniform(0.0, 1.0))
+        try:
+            yield env.timeout(self.rng.uniform(0.0, 1.0))
+        except simpy.Interrupt:          # the run was aborted before the copy arrived
+            return None
         backoff, backoff_hi = facts.ASYNC_THROTTLE_BACKOFF_S
         while True:
-            row = yield from self.account.invoke_once(self.fn, event, event_id, 0, None, EVENT)
-            if row.outcome != THROTTLED or self.fn.config.reserved_concurrency == 0:
+            fn = self._function()
+            row = yield from self.account.invoke_once(fn, event, event_id, 0, None, EVENT)
+            if row.outcome != THROTTLED or fn.config.reserved_concurrency == 0 or row.error_type == RUN_INTERRUPTED:
                 return row
             delay, backoff = self._throttle_delay(backoff, backoff_hi), min(backoff * 2, backoff_hi)
             if env.now + delay - received > self.config.maximum_event_age_s:
                 return row
-            yield env.timeout(delay)
+            try:
+                yield env.timeout(delay)
+            except simpy.Interrupt:
+                return row
 
     def _record(self, rec, event, condition, row):
         """The destination record, shaped like AWS's (requestContext, responseContext, payloads)."""

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import botocore.session
 from botocore.errorfactory import ClientExceptionsFactory
 
-from .. import arns, bridge
+from .. import arns, bridge, validation
 from ..records import SUCCESS, THROTTLED
 
 if TYPE_CHECKING:
@@ -35,6 +35,11 @@ if TYPE_CHECKING:
     from botocore.exceptions import ClientError
 
     from . import Services
+
+# labkit's loop guard (see validation.MAX_INVOKE_CHAIN): AWS's text for a recursive loop it stopped.
+RECURSIVE_LOOP_MESSAGE = ("Lambda has detected your function being invoked in a recursive loop with other AWS "
+                          "resources and stopped your function's invocation.")
+RECURSIVE_LOOP_REASON = "RecursiveInvocation"
 
 _cache: dict[str, BaseClientExceptions] = {}
 
@@ -84,11 +89,16 @@ class LambdaClient:
         except ValueError:
             raise _error("InvalidRequestContentException",
                          "Could not parse request body into json: Could not parse payload into json", 400) from None
+        parent = act.environment.running if act.environment is not None else None
+        link = dispatcher.chain_link(parent.args[1] if parent is not None else None)
         if InvocationType == "Event":
             q = dispatcher.async_queue(fn)
-            event_id = dispatcher.next_event_id()
+            event_id = dispatcher.next_event_id(link)
             q.accept(event, event_id)
-            act.env.process(q.deliver(event, event_id))
+            if link >= validation.MAX_INVOKE_CHAIN:
+                q.drop(event_id, RECURSIVE_LOOP_REASON)
+            else:
+                dispatcher.spawn(q.deliver(event, event_id, dispatcher.tracker))
             return {"StatusCode": 202, "Payload": io.BytesIO(b""),
                     "ResponseMetadata": {"HTTPStatusCode": 202}}
         if InvocationType == "DryRun":
@@ -98,8 +108,10 @@ class LambdaClient:
                          f"1 validation error detected: Value '{InvocationType}' at 'invocationType' failed to "
                          "satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]",
                          400)
+        if link >= validation.MAX_INVOKE_CHAIN:
+            raise _error("RecursiveInvocationException", RECURSIVE_LOOP_MESSAGE, 400)
         retry = self._services.lambda_retry
-        proc = act.env.process(dispatcher.call(fn, event, dispatcher.next_event_id(), retry, None))
+        proc = dispatcher.spawn(dispatcher.call(fn, event, dispatcher.next_event_id(link), retry, None))
         rec = bridge.wait(proc)
         if rec.outcome == THROTTLED:
             raise _error("TooManyRequestsException", "Rate Exceeded.", 429, Reason=rec.throttle_reason, Type="User")
