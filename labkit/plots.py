@@ -22,6 +22,7 @@ Only matplotlib (and numpy, which it brings) and the pandas frames of the Run ar
 
 import contextlib
 import math
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -34,11 +35,25 @@ from matplotlib.ticker import MaxNLocator
 from . import metrics
 from .errors import InvalidParameterValueException
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType   # matplotlib >= 3.8; only the type checker reads it
+
 # Okabe & Ito (2008), "Color Universal Design"; yellow and black left out (see above).
 OKABE_ITO = {"orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E73",
              "blue": "#0072B2", "vermillion": "#D55E00", "reddish_purple": "#CC79A7"}
 
-STYLE = {
+
+
+class Style(TypedDict):
+    """The type of ``STYLE``: what each of its keys holds."""
+    colors: dict[str, str]               # colour of each kind of mark, by name
+    functions: list[str]                 # one colour per function, in order
+    rc: "dict[RcKeyType, Any]"           # matplotlib rcParams for the figures labkit creates
+    figsize: tuple[float, float]         # (width, height) of a one-axes figure, in inches
+    tick_labels_up_to: int               # environment rows: name each row only up to this many
+
+
+STYLE: Style = {
     "colors": {
         "init": OKABE_ITO["orange"],                 # Init phase of a cold start
         "cold": OKABE_ITO["vermillion"],             # the invoke right after a cold start
