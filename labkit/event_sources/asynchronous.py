@@ -64,7 +64,8 @@ class AsyncConfig:
         if self.payload_limit_bytes not in (facts.ASYNC_PAYLOAD_LIMIT_BYTES, facts.ASYNC_LEGACY_PAYLOAD_LIMIT_BYTES):
             raise InvalidParameterValueException(
                 "payload_limit_bytes", self.payload_limit_bytes,
-                f"{facts.ASYNC_PAYLOAD_LIMIT_BYTES} (since Oct 2025) or {facts.ASYNC_LEGACY_PAYLOAD_LIMIT_BYTES} (before)")
+                f"{facts.ASYNC_PAYLOAD_LIMIT_BYTES} (since Oct 2025) or "
+                f"{facts.ASYNC_LEGACY_PAYLOAD_LIMIT_BYTES} (before)")
 
 
 def payload_size(event):
