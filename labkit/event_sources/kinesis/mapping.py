@@ -199,7 +199,8 @@ class KinesisEventSourceMapping:
                     lane.skip_done()
                 if not lane.buffer:
                     continue
-            batch, size = [], _EMPTY_EVENT_BYTES
+            batch: list[KinesisRecord] = []
+            size = _EMPTY_EVENT_BYTES
             while lane.buffer and len(batch) < cfg.batch_size:
                 rec = lane.buffer[0]
                 extra = rec.event_bytes + (_SEPARATOR_BYTES if batch else 0)
