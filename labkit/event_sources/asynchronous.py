@@ -75,7 +75,7 @@ def payload_size(event):
 class AsyncQueue:
     """The internal event queue of one function, driving retries and destinations."""
 
-    def __init__(self, account, ledger, fn, config, rng):
+    def __init__(self, account, ledger, fn, config, rng) -> None:
         self.account, self.ledger, self.fn, self.config = account, ledger, fn, config
         self.rng = rng
         self.records: dict[str, AsyncEventRecord] = {}

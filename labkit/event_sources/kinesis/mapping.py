@@ -318,7 +318,7 @@ class KinesisEventSourceMapping:
             self._give_up(lane, records[:n], RECORD_AGE_EXCEEDED, invocations, last_row)
         return records[n:]
 
-    def _give_up(self, lane, records, condition, invocations, last_row):
+    def _give_up(self, lane, records, condition, invocations, last_row) -> None:
         """Send batch metadata to the on-failure destination (or drop), settling the records."""
         if not records:
             return
