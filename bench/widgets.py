@@ -42,7 +42,7 @@ def main():
         times = []
         keys = list(grid)
         for values in itertools.product(*(grid[k] for k in keys)):
-            kwargs = dict(zip(keys, values))
+            kwargs = dict(zip(keys, values, strict=True))
             best = float("inf")
             for _ in range(2):
                 t = time.perf_counter()

@@ -28,6 +28,6 @@ from .run import Run
 __version__ = "0.1.0"
 
 
-__all__ = ["Lab", "Run", "SdkRetry", "FunctionConfig", "sleep", "cpu", "workload", "billing", "facts", "kernel", "plots", "widgets",
-           "LambdaError", "InvalidParameterValueException", "TooManyRequestsException",
+__all__ = ["Lab", "Run", "SdkRetry", "FunctionConfig", "sleep", "cpu", "workload", "billing", "facts", "kernel",
+           "plots", "widgets", "LambdaError", "InvalidParameterValueException", "TooManyRequestsException",
            "RequestTooLargeException", "SimulationError", "__version__"]

@@ -36,7 +36,8 @@ class FunctionConfig:
         set_ = object.__setattr__
         if not isinstance(self.name, str) or not 1 <= len(self.name) <= 64:
             raise InvalidParameterValueException("FunctionName", self.name, "a string of 1 to 64 characters")
-        set_(self, "memory_mb", _int_in_range("MemorySize", self.memory_mb, *facts.MEMORY_MB_RANGE, " MB in 1 MB steps"))
+        set_(self, "memory_mb", _int_in_range(
+            "MemorySize", self.memory_mb, *facts.MEMORY_MB_RANGE, " MB in 1 MB steps"))
         set_(self, "timeout_s", _int_in_range("Timeout", self.timeout_s, *facts.TIMEOUT_S_RANGE, " seconds"))
         set_(self, "ephemeral_storage_mb", _int_in_range(
             "EphemeralStorage.Size", self.ephemeral_storage_mb, *facts.EPHEMERAL_STORAGE_MB_RANGE, " MB"))
@@ -44,7 +45,8 @@ class FunctionConfig:
             set_(self, "reserved_concurrency", _int_in_range(
                 "ReservedConcurrentExecutions", self.reserved_concurrency, 0, facts.REGIONAL_CONCURRENCY_LIMIT * 1000))
         set_(self, "provisioned_concurrency", _int_in_range(
-            "ProvisionedConcurrentExecutions", self.provisioned_concurrency, 0, facts.REGIONAL_CONCURRENCY_LIMIT * 1000))
+            "ProvisionedConcurrentExecutions", self.provisioned_concurrency, 0,
+            facts.REGIONAL_CONCURRENCY_LIMIT * 1000))
         if self.reserved_concurrency is not None and self.provisioned_concurrency > self.reserved_concurrency:
             raise InvalidParameterValueException(
                 "ProvisionedConcurrentExecutions", self.provisioned_concurrency,

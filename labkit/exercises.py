@@ -390,7 +390,7 @@ class Failure:
     scenario: Scenario
     trial: Trial
     message: str
-    calls: tuple = None   # call numbers the timeline should show (None: all)
+    calls: tuple | None = None   # call numbers the timeline should show (None: all)
 
     def report(self):
         return (f"Smallest failing scenario: {self.scenario.describe()} (seed {self.scenario.seed}).\n"

@@ -169,58 +169,106 @@ SOURCES = {
     "SDK_STANDARD_CAP_S": ("botocore retry 'standard' mode: backoff capped at 20 s", CHECKED),
     "ASYNC_MAX_RETRY_ATTEMPTS_RANGE": ("Lambda API PutFunctionEventInvokeConfig: MaximumRetryAttempts 0-2", CHECKED),
     "ASYNC_DEFAULT_MAX_RETRY_ATTEMPTS": (f"{_DG}, invocation-async-error-handling.html: two more attempts", CHECKED),
-    "ASYNC_MAX_EVENT_AGE_S_RANGE": ("Lambda API PutFunctionEventInvokeConfig: MaximumEventAgeInSeconds 60-21600", CHECKED),
+    "ASYNC_MAX_EVENT_AGE_S_RANGE": (
+        "Lambda API PutFunctionEventInvokeConfig: MaximumEventAgeInSeconds 60-21600", CHECKED),
     "ASYNC_DEFAULT_MAX_EVENT_AGE_S": (f"{_DG}, invocation-async-error-handling.html: up to 6 hours", CHECKED),
-    "ASYNC_FUNCTION_ERROR_RETRY_DELAYS_S": (f"{_DG}, invocation-async-error-handling.html: one minute, then two", CHECKED),
-    "ASYNC_THROTTLE_BACKOFF_S": (f"{_DG}, invocation-async-error-handling.html: from 1 s to at most 5 minutes", CHECKED),
+    "ASYNC_FUNCTION_ERROR_RETRY_DELAYS_S": (
+        f"{_DG}, invocation-async-error-handling.html: one minute, then two", CHECKED),
+    "ASYNC_THROTTLE_BACKOFF_S": (
+        f"{_DG}, invocation-async-error-handling.html: from 1 s to at most 5 minutes", CHECKED),
     "ASYNC_PAYLOAD_LIMIT_BYTES": ("Lambda API Invoke: asynchronous payload up to 1 MB (raised Oct 2025)", CHECKED),
     "ASYNC_LEGACY_PAYLOAD_LIMIT_BYTES": ("Lambda API InvokeAsync / pre-Oct-2025 Invoke: 256 KB", CHECKED),
     "ASYNC_DUPLICATE_RATE": ("UNCONFIRMED: AWS says duplicates can occur without errors but gives no rate", CHECKED),
-    "ASYNC_ZERO_RESERVED_CONDITION": ("UNCONFIRMED: the failure-record condition for reserved concurrency 0 is not documented", CHECKED),
+    "ASYNC_ZERO_RESERVED_CONDITION": (
+        "UNCONFIRMED: the failure-record condition for reserved concurrency 0 is not documented", CHECKED),
     "SYNC_PAYLOAD_LIMIT_BYTES": ("Lambda API Invoke: 6 MB synchronous request", CHECKED),
-    "KINESIS_HASH_KEY_BITS": ("Kinesis API PutRecordsRequestEntry: MD5 maps partition keys to 128-bit integers", CHECKED),
-    "KINESIS_PARTITION_KEY_CHARS_RANGE": ("Kinesis API PutRecordsRequestEntry: PartitionKey 1-256 Unicode characters", CHECKED),
-    "KINESIS_MAX_RECORD_BYTES": ("Kinesis API PutRecordsRequestEntry: 1 MiB data blob (a 2025/26 page shows 10 MiB, date UNCONFIRMED)", CHECKED),
-    "KINESIS_SHARD_WRITE_RECORDS_PER_S": ("Kinesis Developer Guide, working-with-streams: 1,000 records/s per shard", CHECKED),
+    "KINESIS_HASH_KEY_BITS": (
+        "Kinesis API PutRecordsRequestEntry: MD5 maps partition keys to 128-bit integers", CHECKED),
+    "KINESIS_PARTITION_KEY_CHARS_RANGE": (
+        "Kinesis API PutRecordsRequestEntry: PartitionKey 1-256 Unicode characters", CHECKED),
+    "KINESIS_MAX_RECORD_BYTES": (
+        "Kinesis API PutRecordsRequestEntry: 1 MiB data blob (a 2025/26 page shows 10 MiB, date UNCONFIRMED)", CHECKED),
+    "KINESIS_SHARD_WRITE_RECORDS_PER_S": (
+        "Kinesis Developer Guide, working-with-streams: 1,000 records/s per shard", CHECKED),
     "KINESIS_SHARD_WRITE_BYTES_PER_S": ("Kinesis Developer Guide, working-with-streams: 1 MB/s per shard", CHECKED),
-    "KINESIS_DEFAULT_RETENTION_HOURS": ("Kinesis Developer Guide, kinesis-extended-retention: 24 h by default", CHECKED),
+    "KINESIS_DEFAULT_RETENTION_HOURS": (
+        "Kinesis Developer Guide, kinesis-extended-retention: 24 h by default", CHECKED),
     "KINESIS_RETENTION_HOURS_RANGE": ("Kinesis Developer Guide, kinesis-extended-retention: 24 to 8,760 h", CHECKED),
-    "KINESIS_ESM_POLL_INTERVAL_S": ("Developer Guide 2023 edition, with-kinesis.md: each shard polled once per second", CHECKED),
+    "KINESIS_ESM_POLL_INTERVAL_S": (
+        "Developer Guide 2023 edition, with-kinesis.md: each shard polled once per second", CHECKED),
     "KINESIS_ESM_DEFAULT_BATCH_SIZE": (f"{_DG}, services-kinesis-parameters.html: BatchSize default 100", CHECKED),
     "KINESIS_ESM_BATCH_SIZE_RANGE": (f"{_DG}, services-kinesis-parameters.html: BatchSize up to 10,000", CHECKED),
-    "KINESIS_ESM_DEFAULT_BATCHING_WINDOW_S": ("Lambda API CreateEventSourceMapping: MaximumBatchingWindowInSeconds default 0 for streams", CHECKED),
-    "KINESIS_ESM_BATCHING_WINDOW_S_RANGE": ("Lambda API CreateEventSourceMapping: MaximumBatchingWindowInSeconds 0-300", CHECKED),
-    "KINESIS_ESM_BATCH_PAYLOAD_LIMIT_BYTES": ("Developer Guide 2023 edition, invocation-eventsourcemapping.md: a batch is sent at 6 MB", CHECKED),
-    "KINESIS_ESM_PARALLELIZATION_FACTOR_RANGE": ("Developer Guide 2023 edition, with-kinesis.md: ParallelizationFactor 1-10", CHECKED),
-    "KINESIS_ESM_DEFAULT_MAX_RETRY_ATTEMPTS": (f"{_DG}, services-kinesis-parameters.html: -1 (infinite) by default", CHECKED),
-    "KINESIS_ESM_MAX_RETRY_ATTEMPTS_RANGE": (f"{_DG}, services-kinesis-parameters.html: MaximumRetryAttempts -1 to 10,000", CHECKED),
-    "KINESIS_ESM_DEFAULT_MAX_RECORD_AGE_S": (f"{_DG}, services-kinesis-parameters.html: -1 (infinite) by default", CHECKED),
-    "KINESIS_ESM_MAX_RECORD_AGE_S_RANGE": ("services-kinesis-parameters.html up to 604,800; aws-cdk validation: at least 60 s", CHECKED),
-    "KINESIS_ESM_RETRY_DELAY_S": ("UNCONFIRMED: AWS gives no delay between retries of a failed stream batch; labkit retries on the next poll", CHECKED),
-    "KINESIS_ESM_THROTTLE_BACKOFF_S": ("UNCONFIRMED: AWS says throttled batches are retried, without a backoff schedule", CHECKED),
+    "KINESIS_ESM_DEFAULT_BATCHING_WINDOW_S": (
+        "Lambda API CreateEventSourceMapping: MaximumBatchingWindowInSeconds default 0 for streams", CHECKED),
+    "KINESIS_ESM_BATCHING_WINDOW_S_RANGE": (
+        "Lambda API CreateEventSourceMapping: MaximumBatchingWindowInSeconds 0-300", CHECKED),
+    "KINESIS_ESM_BATCH_PAYLOAD_LIMIT_BYTES": (
+        "Developer Guide 2023 edition, invocation-eventsourcemapping.md: a batch is sent at 6 MB", CHECKED),
+    "KINESIS_ESM_PARALLELIZATION_FACTOR_RANGE": (
+        "Developer Guide 2023 edition, with-kinesis.md: ParallelizationFactor 1-10", CHECKED),
+    "KINESIS_ESM_DEFAULT_MAX_RETRY_ATTEMPTS": (
+        f"{_DG}, services-kinesis-parameters.html: -1 (infinite) by default", CHECKED),
+    "KINESIS_ESM_MAX_RETRY_ATTEMPTS_RANGE": (
+        f"{_DG}, services-kinesis-parameters.html: MaximumRetryAttempts -1 to 10,000", CHECKED),
+    "KINESIS_ESM_DEFAULT_MAX_RECORD_AGE_S": (
+        f"{_DG}, services-kinesis-parameters.html: -1 (infinite) by default", CHECKED),
+    "KINESIS_ESM_MAX_RECORD_AGE_S_RANGE": (
+        "services-kinesis-parameters.html up to 604,800; aws-cdk validation: at least 60 s", CHECKED),
+    "KINESIS_ESM_RETRY_DELAY_S": (
+        "UNCONFIRMED: AWS gives no delay between retries of a failed stream batch; "
+        "labkit retries on the next poll", CHECKED),
+    "KINESIS_ESM_THROTTLE_BACKOFF_S": (
+        "UNCONFIRMED: AWS says throttled batches are retried, without a backoff schedule", CHECKED),
     "SQS_FIFO_SUFFIX": ("Amazon SQS Developer Guide, FIFO queues: the queue name must end with .fifo", "2026-11-22"),
-    "SQS_DEFAULT_VISIBILITY_TIMEOUT_S": ("Amazon SQS API ChangeMessageVisibility / SetQueueAttributes: default 30 s", "2026-11-22"),
-    "SQS_VISIBILITY_TIMEOUT_S_RANGE": ("Amazon SQS API SetQueueAttributes VisibilityTimeout: 0 to 43,200 s (12 hours)", "2026-11-22"),
-    "SQS_DEFAULT_RETENTION_S": ("Amazon SQS API SetQueueAttributes MessageRetentionPeriod: default 345,600 s (4 days)", "2026-11-22"),
-    "SQS_RETENTION_S_RANGE": ("Amazon SQS API SetQueueAttributes MessageRetentionPeriod: 60 s to 1,209,600 s (14 days)", "2026-11-22"),
-    "SQS_MAX_RECEIVE_COUNT_RANGE": ("Amazon SQS Developer Guide, dead-letter queues: maxReceiveCount 1 to 1,000 (facts sheet 2e: set on the source queue)", "2026-11-22"),
-    "SQS_FIFO_DEDUPLICATION_INTERVAL_S": ("Amazon SQS API SendMessage MessageDeduplicationId: 5-minute deduplication interval", "2026-11-22"),
-    "SQS_MAX_MESSAGE_BYTES": ("AWS Compute Blog, 29 Jan 2026 (facts sheet 2e): SQS messages up to 1 MiB since 2025", "2026-11-22"),
-    "SQS_SEND_BATCH_MAX_ENTRIES": ("Amazon SQS API SendMessageBatch / ReceiveMessage: at most 10 messages per call", "2026-11-22"),
+    "SQS_DEFAULT_VISIBILITY_TIMEOUT_S": (
+        "Amazon SQS API ChangeMessageVisibility / SetQueueAttributes: default 30 s", "2026-11-22"),
+    "SQS_VISIBILITY_TIMEOUT_S_RANGE": (
+        "Amazon SQS API SetQueueAttributes VisibilityTimeout: 0 to 43,200 s (12 hours)", "2026-11-22"),
+    "SQS_DEFAULT_RETENTION_S": (
+        "Amazon SQS API SetQueueAttributes MessageRetentionPeriod: default 345,600 s (4 days)", "2026-11-22"),
+    "SQS_RETENTION_S_RANGE": (
+        "Amazon SQS API SetQueueAttributes MessageRetentionPeriod: 60 s to 1,209,600 s (14 days)", "2026-11-22"),
+    "SQS_MAX_RECEIVE_COUNT_RANGE": (
+        "Amazon SQS Developer Guide, dead-letter queues: maxReceiveCount 1 to 1,000 (facts sheet 2e: "
+        "set on the source queue)", "2026-11-22"),
+    "SQS_FIFO_DEDUPLICATION_INTERVAL_S": (
+        "Amazon SQS API SendMessage MessageDeduplicationId: 5-minute deduplication interval", "2026-11-22"),
+    "SQS_MAX_MESSAGE_BYTES": (
+        "AWS Compute Blog, 29 Jan 2026 (facts sheet 2e): SQS messages up to 1 MiB since 2025", "2026-11-22"),
+    "SQS_SEND_BATCH_MAX_ENTRIES": (
+        "Amazon SQS API SendMessageBatch / ReceiveMessage: at most 10 messages per call", "2026-11-22"),
     "SQS_ESM_DEFAULT_BATCH_SIZE": (f"{_DG}, services-sqs-configure.html: BatchSize default 10", "2026-11-22"),
-    "SQS_ESM_MAX_BATCH_SIZE_STANDARD": (f"{_DG}, services-sqs-configure.html: standard queues up to 10,000", "2026-11-22"),
+    "SQS_ESM_MAX_BATCH_SIZE_STANDARD": (
+        f"{_DG}, services-sqs-configure.html: standard queues up to 10,000", "2026-11-22"),
     "SQS_ESM_MAX_BATCH_SIZE_FIFO": (f"{_DG}, services-sqs-configure.html: FIFO queues up to 10", "2026-11-22"),
-    "SQS_ESM_BATCHING_WINDOW_S_RANGE": ("Developer Guide 2023 edition, API_CreateEventSourceMapping.md: MaximumBatchingWindowInSeconds 0-300; standard queues only", "2026-11-22"),
-    "SQS_ESM_LARGE_BATCH_THRESHOLD": ("Developer Guide 2023 edition, invocation-eventsourcemapping.md: BatchSize > 10 needs a batching window >= 1 s", "2026-11-22"),
-    "SQS_ESM_LARGE_BATCH_MIN_WINDOW_S": ("Developer Guide 2023 edition, invocation-eventsourcemapping.md: BatchSize > 10 needs a batching window >= 1 s", "2026-11-22"),
-    "SQS_ESM_INITIAL_CONCURRENCY": (f"{_DG}, services-sqs-scaling.html: starts with 5 concurrent batches", "2026-11-22"),
-    "SQS_ESM_SCALE_UP_PER_MINUTE": (f"{_DG}, services-sqs-scaling.html; AWS Compute Blog (faster polling scale-up, Nov 2023): up to 300 more per minute", "2026-11-22"),
-    "SQS_ESM_LEGACY_SCALE_UP_PER_MINUTE": ("AWS Compute Blog (faster polling scale-up, Nov 2023): previously 60 per minute", "2026-11-22"),
-    "SQS_ESM_DEFAULT_MAX_CONCURRENCY": (f"UNCONFIRMED: {_DG}, services-sqs-scaling.html, newer text says 1,250 concurrent invokes, older text 1,000 batches", "2026-11-22"),
-    "SQS_ESM_OLDER_DOCS_MAX_CONCURRENCY": (f"{_DG}, services-sqs-scaling.html (older version): at most 1,000 batches at once", "2026-11-22"),
+    "SQS_ESM_BATCHING_WINDOW_S_RANGE": (
+        "Developer Guide 2023 edition, API_CreateEventSourceMapping.md: MaximumBatchingWindowInSeconds 0-300; "
+        "standard queues only", "2026-11-22"),
+    "SQS_ESM_LARGE_BATCH_THRESHOLD": (
+        "Developer Guide 2023 edition, invocation-eventsourcemapping.md: "
+        "BatchSize > 10 needs a batching window >= 1 s", "2026-11-22"),
+    "SQS_ESM_LARGE_BATCH_MIN_WINDOW_S": (
+        "Developer Guide 2023 edition, invocation-eventsourcemapping.md: "
+        "BatchSize > 10 needs a batching window >= 1 s", "2026-11-22"),
+    "SQS_ESM_INITIAL_CONCURRENCY": (
+        f"{_DG}, services-sqs-scaling.html: starts with 5 concurrent batches", "2026-11-22"),
+    "SQS_ESM_SCALE_UP_PER_MINUTE": (
+        f"{_DG}, services-sqs-scaling.html; AWS Compute Blog (faster polling scale-up, Nov 2023): "
+        "up to 300 more per minute", "2026-11-22"),
+    "SQS_ESM_LEGACY_SCALE_UP_PER_MINUTE": (
+        "AWS Compute Blog (faster polling scale-up, Nov 2023): previously 60 per minute", "2026-11-22"),
+    "SQS_ESM_DEFAULT_MAX_CONCURRENCY": (
+        f"UNCONFIRMED: {_DG}, services-sqs-scaling.html, newer text says 1,250 concurrent invokes, "
+        "older text 1,000 batches", "2026-11-22"),
+    "SQS_ESM_OLDER_DOCS_MAX_CONCURRENCY": (
+        f"{_DG}, services-sqs-scaling.html (older version): at most 1,000 batches at once", "2026-11-22"),
     "SQS_ESM_MAXIMUM_CONCURRENCY_RANGE": ("Lambda API ScalingConfig: MaximumConcurrency 2-1,000", "2026-11-22"),
-    "SQS_ESM_SCALE_DOWN_PER_MINUTE": (f"UNCONFIRMED: {_DG}, services-sqs-scaling.html says the ESM scales back down at low traffic, without a rate", "2026-11-22"),
-    "SQS_ESM_THROTTLE_BACKOFF_S": (f"UNCONFIRMED: {_DG}, services-sqs-errorhandling.html says throttled invokes are retried with backoff, without numbers", "2026-11-22"),
+    "SQS_ESM_SCALE_DOWN_PER_MINUTE": (
+        f"UNCONFIRMED: {_DG}, services-sqs-scaling.html says the ESM scales back down at low traffic, "
+        "without a rate", "2026-11-22"),
+    "SQS_ESM_THROTTLE_BACKOFF_S": (
+        f"UNCONFIRMED: {_DG}, services-sqs-errorhandling.html says throttled invokes are retried with backoff, "
+        "without numbers", "2026-11-22"),
 }
 
 

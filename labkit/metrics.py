@@ -95,7 +95,7 @@ def add_async_metrics(out, async_events, invocations, period_s, t0):
     out["AsyncEventsReceived"] = np.bincount(period_of(async_events["received_s"]), minlength=n)[:n]
     dropped = async_events[async_events["state"] == "dropped"]
     out["AsyncEventsDropped"] = np.bincount(period_of(dropped["finished_s"]), minlength=n)[:n]
-    received = dict(zip(async_events["event_id"], async_events["received_s"]))
+    received = dict(zip(async_events["event_id"], async_events["received_s"], strict=True))
     ev = invocations[invocations["invocation_type"] == "Event"]
     ev = ev[ev["event_id"].isin(received.keys())]
     age_ms = (ev["start_s"].to_numpy(float) - ev["event_id"].map(received).to_numpy(float)) * 1000

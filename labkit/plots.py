@@ -22,6 +22,7 @@ Only matplotlib (and numpy, which it brings) and the pandas frames of the Run ar
 
 import contextlib
 import math
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -34,11 +35,25 @@ from matplotlib.ticker import MaxNLocator
 from . import metrics
 from .errors import InvalidParameterValueException
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType   # matplotlib >= 3.8; only the type checker reads it
+
 # Okabe & Ito (2008), "Color Universal Design"; yellow and black left out (see above).
 OKABE_ITO = {"orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E73",
              "blue": "#0072B2", "vermillion": "#D55E00", "reddish_purple": "#CC79A7"}
 
-STYLE = {
+
+
+class Style(TypedDict):
+    """The type of ``STYLE``: what each of its keys holds."""
+    colors: dict[str, str]               # colour of each kind of mark, by name
+    functions: list[str]                 # one colour per function, in order
+    rc: "dict[RcKeyType, Any]"           # matplotlib rcParams for the figures labkit creates
+    figsize: tuple[float, float]         # (width, height) of a one-axes figure, in inches
+    tick_labels_up_to: int               # environment rows: name each row only up to this many
+
+
+STYLE: Style = {
     "colors": {
         "init": OKABE_ITO["orange"],                 # Init phase of a cold start
         "cold": OKABE_ITO["vermillion"],             # the invoke right after a cold start
@@ -246,13 +261,13 @@ class RunPlots:
         """With several functions: a separator and the function's name per group of rows."""
         if len(self.run.functions) < 2 or not len(order):
             return
-        fn_of = dict(zip(envs["environment_id"], envs["function"]))
+        fn_of = dict(zip(envs["environment_id"], envs["function"], strict=True))
         groups = []
         for i, eid in enumerate(order):
             if not groups or groups[-1][0] != fn_of[eid]:
                 groups.append([fn_of[eid], i, i])
             groups[-1][2] = i
-        for name, first, last in groups:
+        for name, first, _last in groups:
             if first:
                 ax.axhline(first - 0.5, color=STYLE["colors"]["limit"], lw=0.8)
             ax.text(0.995, first - 0.45, name, transform=ax.get_yaxis_transform(), ha="right", va="top",
@@ -313,8 +328,8 @@ class RunPlots:
                 lo, hi = lo - 0.5, hi + 0.5
             edges = np.linspace(lo, hi, min(bins, max(5, len(both))) + 1)   # few values: few bins
             c = STYLE["colors"]
-            for values, color, label in ((warm_ms, c["warm"], "warm"),
-                                         (cold_ms, c["cold"], "cold start" + (" (incl. init)" if include_init else ""))):
+            cold_label = "cold start" + (" (incl. init)" if include_init else "")
+            for values, color, label in ((warm_ms, c["warm"], "warm"), (cold_ms, c["cold"], cold_label)):
                 if len(values):
                     ax.hist(values, bins=edges, color=color, alpha=0.55, label=f"{label}: {len(values):,}")
                     ax.hist(values, bins=edges, color=color, histtype="step", lw=1.2)
@@ -365,7 +380,7 @@ def _environment_order(envs, ran, function_names):
     first = ran.groupby("environment_id")["start_s"].min()
     rank = {name: i for i, name in enumerate(function_names)}
     ids = [e for e in envs["environment_id"] if e in first.index]
-    fn_of = dict(zip(envs["environment_id"], envs["function"]))
+    fn_of = dict(zip(envs["environment_id"], envs["function"], strict=True))
     return sorted(ids, key=lambda e: (rank.get(fn_of[e], len(rank)), first[e], e))
 
 
@@ -383,13 +398,13 @@ def _bars(ax, y, x0, x1, h, color):
 
 def _idle_segments(ran, envs, row, t0, t1):
     segs = []
-    reclaimed = dict(zip(envs["environment_id"], envs["reclaimed_s"]))
+    reclaimed = dict(zip(envs["environment_id"], envs["reclaimed_s"], strict=True))
     for eid, g in ran.sort_values("start_s").groupby("environment_id", sort=False):
         y = row[eid]
         s, e = g["start_s"].to_numpy(float), g["end_s"].to_numpy(float)
         if s[0] > t0 and _created_before(envs, eid, t0):     # warm from an earlier run
             segs.append(((t0, y), (s[0], y)))
-        for a, b in zip(e[:-1], s[1:]):
+        for a, b in zip(e[:-1], s[1:], strict=True):
             if b > a:
                 segs.append(((a, y), (b, y)))
         r = reclaimed.get(eid, math.nan)
@@ -459,4 +474,5 @@ def sweep(result, ax=None):
     return ax
 
 
-__all__ = ["RunPlots", "STYLE", "OKABE_ITO", "TIME_LABEL", "sweep", "figure_style", "new_axes", "no_data", "legend_outside"]
+__all__ = ["RunPlots", "STYLE", "OKABE_ITO", "TIME_LABEL", "sweep", "figure_style", "new_axes", "no_data",
+           "legend_outside"]

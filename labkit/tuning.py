@@ -48,14 +48,18 @@ def choose_best(table, strategy="cost", balanced_weight=0.5):
         raise InvalidParameterValueException("balanced_weight", balanced_weight, "a number from 0 (speed) to 1 (cost)")
     rows = table.to_dict("records")
     if strategy == "cost":
-        key = lambda r: (r["avg_cost_usd"], r["avg_duration_ms"])
+        def key(r):
+            return (r["avg_cost_usd"], r["avg_duration_ms"])
     elif strategy == "speed":
-        key = lambda r: (r["avg_duration_ms"], r["avg_cost_usd"])
+        def key(r):
+            return (r["avg_duration_ms"], r["avg_cost_usd"])
     else:
         max_cost = max(r["avg_cost_usd"] for r in rows)
         max_dur = max(r["avg_duration_ms"] for r in rows)
-        key = lambda r: (balanced_weight * r["avg_cost_usd"] / max_cost
-                         + (1 - balanced_weight) * r["avg_duration_ms"] / max_dur)
+
+        def key(r):
+            return (balanced_weight * r["avg_cost_usd"] / max_cost
+                    + (1 - balanced_weight) * r["avg_duration_ms"] / max_dur)
     return min(rows, key=key)
 
 
@@ -111,7 +115,8 @@ def power_tune(handler=None, *, source=None, memory_sizes=(128, 256, 512, 1024, 
                 "memory_mb": mem, "architecture": arch, "invocations": len(inv),
                 "errors": int((inv["outcome"] != "success").sum()),
                 "avg_duration_ms": avg,
-                "cold_duration_ms": float((cold["duration_ms"] + cold["init_duration_ms"]).mean()) if len(cold) else math.nan,
+                "cold_duration_ms": (float((cold["duration_ms"] + cold["init_duration_ms"]).mean()) if len(cold)
+                                     else math.nan),
                 "avg_cost_usd": billing.invocation_cost(mem, billed, arch) if not math.isnan(avg) else math.nan,
                 "total_cost_usd": float(inv["cost_usd"].sum()),
             })

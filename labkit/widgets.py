@@ -190,7 +190,8 @@ def static_figure(pure_fn, plot_fn, grid, ncols=None, title=None):
     with figure_style(True):
         fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols / 2, height * nrows),
                                  layout="constrained", squeeze=False)
-        for ax, settings in zip(axes.flat, grid):
+        # nrows * ncols panels may be more than the settings: the spare ones are hidden below.
+        for ax, settings in zip(axes.flat, grid, strict=False):
             run_and_plot(pure_fn, plot_fn, ax=ax, **settings)
             _add_settings_to_title(ax, settings)
         for ax in axes.flat[len(grid):]:

@@ -32,7 +32,8 @@ def _check_number(name, value, lo=0.0, lo_inclusive=True):
 
 def _check_count(name, value, lo=0):
     hi = validation.MAX_EVENTS_PER_WORKLOAD
-    return validation.integer(name, value, lo, hi, allowed=f"an integer from {lo} to {hi:,} (labkit's limit per workload)")
+    return validation.integer(name, value, lo, hi,
+                              allowed=f"an integer from {lo} to {hi:,} (labkit's limit per workload)")
 
 
 def _check_expected(events):
@@ -226,7 +227,8 @@ def bursts(size, every_s, count, spread_s=0.0, payload=None):
     _check_expected(size * count)
     step = spread_s / size if size else 0.0
     # Sorted: bursts spread over more than ``every_s`` overlap, and arrivals must come in time order.
-    return _Times(payload=payload, times=tuple(sorted(b * every_s + i * step for b in range(count) for i in range(size))))
+    return _Times(payload=payload,
+                  times=tuple(sorted(b * every_s + i * step for b in range(count) for i in range(size))))
 
 
 def ramp(start_rate, end_rate, seconds, random_arrivals=True, payload=None):

@@ -109,7 +109,7 @@ def test_throttles_back_off_exponentially_and_do_not_use_retry_attempts():
     second = [r for r in lab.account.records if r.event_id == "evt-1"]
     throttled = [r for r in second if r.outcome == "throttled"]
     times = [r.start_s for r in second]
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]   # consecutive pairs
     for k, gap in enumerate(gaps[:5]):   # each wait lies in the upper half of its exponential step
         assert 0.5 * 2 ** k <= gap <= 2 ** k + 1e-9
     assert len(throttled) >= 4
@@ -125,9 +125,10 @@ def test_throttle_backoff_is_capped_at_five_minutes_and_event_age_expires():
     lab.account.env.run(until=5000)
     for eid in ("evt-1", "evt-2"):
         times = [r.start_s for r in lab.account.records if r.event_id == eid]
-        assert max(b - a for a, b in zip(times, times[1:])) <= facts.ASYNC_THROTTLE_BACKOFF_S[1] + 1e-9
+        assert max(b - a for a, b in zip(times, times[1:], strict=False)) <= facts.ASYNC_THROTTLE_BACKOFF_S[1] + 1e-9
     # One function slot, three 15-minute events, events may be 20 minutes old: one cannot make it.
-    expired = [e for e in ("evt-1", "evt-2") if (ledger.states[e].state, ledger.states[e].reason) == ("failure_destination", "EventAgeExceeded")]
+    expired = [e for e in ("evt-1", "evt-2")
+               if (ledger.states[e].state, ledger.states[e].reason) == ("failure_destination", "EventAgeExceeded")]
     assert len(expired) == 1
     assert fail.messages[-1].body["requestContext"]["condition"] == "EventAgeExceeded"
 

@@ -172,7 +172,7 @@ def test_even_ranges_cover_the_key_space_exactly(n):
     ranges = even_hash_ranges(n)
     assert len(ranges) == n
     assert ranges[0][0] == 0 and ranges[-1][1] == SPACE - 1
-    for (s0, e0), (s1, e1) in zip(ranges, ranges[1:]):
+    for (s0, e0), (s1, _e1) in zip(ranges, ranges[1:], strict=False):   # consecutive ranges
         assert s1 == e0 + 1 and s0 <= e0
     step = SPACE // n
     assert all(e - s + 1 == step for s, e in ranges[:-1])
@@ -445,7 +445,8 @@ def test_poison_record_blocks_its_shard_until_maximum_record_age():
     assert info["streamArn"] == stream.arn and info["batchSize"] >= 1
     assert {"approximateArrivalOfFirstRecord", "approximateArrivalOfLastRecord", "endSequenceNumber"} <= set(info)
     assert "Records" not in body and "requestPayload" not in body
-    assert (ledger.states[poison.record_id].state, ledger.states[poison.record_id].reason) == ("failure_destination", "RecordAgeExceeded")
+    assert ((ledger.states[poison.record_id].state, ledger.states[poison.record_id].reason)
+            == ("failure_destination", "RecordAgeExceeded"))
     assert failures.messages[0].time_s == pytest.approx(60.2, abs=1.5)
     assert stream.drained and set(ledger.counts()) <= {"succeeded", "failure_destination"}
 
@@ -590,7 +591,8 @@ def test_retention_expiry_unblocks_a_shard_stuck_on_a_poison_record():
     _put_at(lab, stream, [(0.5, "a", {"poison": True}), (10.0, "b", {})])
     lab.account.env.run(until=DAY_S + 700)
     poison, ok = stream.shards[0].records
-    assert (ledger.states[poison.record_id].state, ledger.states[poison.record_id].reason) == ("dropped", "RetentionExpired")
+    assert ((ledger.states[poison.record_id].state, ledger.states[poison.record_id].reason)
+            == ("dropped", "RetentionExpired"))
     assert ledger.states[ok.record_id].state == "succeeded"
     assert ledger.states[ok.record_id].time_s > DAY_S           # it waited the whole day
     assert m.iterator_age["iterator_age_ms"].max() > (DAY_S - 700) * 1000

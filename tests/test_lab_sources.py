@@ -31,7 +31,8 @@ def test_kinesis_poison_batch_goes_to_the_failure_destination_and_the_rest_succe
     states = run.event_states()
     assert set(states) == {"succeeded", "failure_destination"}
     assert sum(states.values()) == len(run.event_ids) > 900
-    assert len(failures) == 1 and failures.messages[0].body["KinesisBatchInfo"]["batchSize"] == states["failure_destination"]
+    assert len(failures) == 1
+    assert failures.messages[0].body["KinesisBatchInfo"]["batchSize"] == states["failure_destination"]
 
 
 def test_sqs_poison_message_is_redriven_to_the_dlq():

@@ -44,7 +44,7 @@ def test_cold_start_rate_pooled_over_seeds_is_tight():
 
 def test_a_call_is_cold_exactly_when_its_idle_gap_reaches_the_reclaim_time():
     r = L.cold_start_rate(1 / 120, 180, 200 * 120, seed=7)
-    mismatches = [(g, c) for g, c in zip(r["gaps_s"], r["cold"]) if c != (g >= 180)]
+    mismatches = [(g, c) for g, c in zip(r["gaps_s"], r["cold"], strict=True) if c != (g >= 180)]
     assert mismatches == []
 
 

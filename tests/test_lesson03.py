@@ -82,7 +82,7 @@ def test_waiting_and_lost_steps():
     ev = pd.DataFrame({"event_id": ["a", "b", "c"], "sent_s": [0.0, 1.0, 1.0], "start_s": [2.0, math.nan, 1.5],
                        "done_s": [3.0, 1.0, 2.5], "state": ["succeeded", "failed", "succeeded"]})
     t, w = L.waiting_steps(ev)
-    level = dict(zip(t, w))   # the last level at each instant
+    level = dict(zip(t, w, strict=True))   # the last level at each instant
     assert level[0.0] == 1 and level[1.5] == 1 and level[2.0] == 0
     t, lost = L.lost_steps(ev)
     assert list(t) == [0.0, 1.0] and list(lost) == [0.0, 1.0]

@@ -324,7 +324,8 @@ def test_handler_modules_name_their_own_entry_points():
     batch = L.pooled_handler_source(2, batch=True)
     assert L.handler_name(batch) == "pooled_handler" and 'event["Records"]' in batch and "POOL_SIZE = 2 " in batch
     for src in (L.DIRECT_SOURCE, L.POOLED_SOURCE, L.PROXIED_SOURCE, L.QUEUE_WORKER_SOURCE, L.REFERENCE_SOURCE):
-        assert "labkit.run" not in src and "from labkit import facts" not in src   # nothing a real handler would not need
+        # nothing a real handler would not need
+        assert "labkit.run" not in src and "from labkit import facts" not in src
 
 
 def test_module_text_is_deployed_with_its_own_entry_point():

@@ -45,7 +45,7 @@ def test_every_edit_is_written_once_per_route(route):
     log = r["log"]
     assert list(log.columns) == L.LOG_COLUMNS
     assert r["edits"] == r["written"] == len(log) == L.EDITS
-    assert sorted(zip(log["doc"], log["seq"])) == sorted((e["doc"], e["seq"]) for _, e in L.edit_events())
+    assert sorted(zip(log["doc"], log["seq"], strict=True)) == sorted((e["doc"], e["seq"]) for _, e in L.edit_events())
 
 
 def test_only_the_standard_queue_loses_and_reorders_edits():
@@ -65,8 +65,8 @@ def test_lost_edits_are_exactly_those_missing_from_the_final_documents():
     log = L.edit_log(lab)
     final = {(it["id"], int(s)) for it in lab.services.dynamodb.tables["documents"].items()
              for s in it["applied"].split()}
-    assert {(d, s) for d, s in zip(log["doc"], log["seq"])} - final == \
-        {(d, s) for d, s, lost in zip(log["doc"], log["seq"], log["lost"]) if lost}
+    assert {(d, s) for d, s in zip(log["doc"], log["seq"], strict=True)} - final == \
+        {(d, s) for d, s, lost in zip(log["doc"], log["seq"], log["lost"], strict=True) if lost}
     assert not log["lost"].any() or log["concurrent"][log["lost"]].all()   # a lost edit was always concurrent
 
 

@@ -83,7 +83,7 @@ def test_each_plot_returns_labelled_axes(run, method):
 
 def test_plots_draw_into_a_given_axes(run):
     fig, axes = plt.subplots(1, 4)
-    for ax, method in zip(axes, ["concurrency", "environments", "throttles", "durations"]):
+    for ax, method in zip(axes, ["concurrency", "environments", "throttles", "durations"], strict=True):
         assert getattr(run.plot, method)(ax=ax) is ax
     assert all(ax.get_title() for ax in axes)
 

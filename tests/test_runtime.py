@@ -573,8 +573,8 @@ def test_exception_in_module_code_is_an_init_error(lab):
     run, row = _first(lab, "x = {}['missing']\ndef handler(e, c):\n    return 1\n")
     assert row["outcome"] == "error" and row["error_type"] == "KeyError"
     assert row["cold"]
-    assert any(l.startswith("INIT_REPORT") and "Status: error\tError Type: KeyError" in l
-               for l in run.log(row["request_id"]))
+    assert any(line.startswith("INIT_REPORT") and "Status: error\tError Type: KeyError" in line
+               for line in run.log(row["request_id"]))
 
 
 def test_import_error(lab):
@@ -648,7 +648,7 @@ def test_context_fields(lab):
     run = lab.invoke(fn, lk.workload.parallel(2) + lk.workload.burst(1, at_s=10))
     df = run.invocations
     r = df["response"]
-    for row, resp in zip(df.itertuples(), r):
+    for row, resp in zip(df.itertuples(), r, strict=True):
         assert resp["request_id"] == row.request_id
         assert resp["name"] == "ctx-demo" and resp["version"] == "$LATEST"
         assert re.fullmatch(r"arn:aws:lambda:[a-z0-9-]+:\d{12}:function:ctx-demo", resp["arn"])
@@ -658,8 +658,8 @@ def test_context_fields(lab):
         assert re.fullmatch(r"\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}", resp["stream"])
     # One log stream per environment.
     assert r.iloc[0]["stream"] != r.iloc[1]["stream"]
-    streams = dict(zip(run.environments["environment_id"], run.environments["log_stream_name"]))
-    for row, resp in zip(df.itertuples(), r):
+    streams = dict(zip(run.environments["environment_id"], run.environments["log_stream_name"], strict=True))
+    for row, resp in zip(df.itertuples(), r, strict=True):
         assert streams[row.environment_id] == resp["stream"]
 
 
@@ -739,7 +739,7 @@ def test_sdk_retry_retries_throttled_calls_with_full_jitter(lab):
     run = lab.invoke(fn, lk.workload.parallel(3), retry=lk.SdkRetry())
     df = run.invocations
     assert len(df) == 1 + 2 * 3
-    for event_id, g in df.groupby("event_id"):
+    for _event_id, g in df.groupby("event_id"):
         g = g.sort_values("attempt")
         if g.iloc[0]["outcome"] == "success":
             assert len(g) == 1

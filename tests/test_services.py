@@ -112,7 +112,8 @@ def test_set_remove_and_rhs_see_the_old_item(table):
 
 
 def test_add_and_delete_on_sets_and_list_append(table):
-    table.update_item(Key={"id": "a"}, UpdateExpression="ADD tags :t SET seen = list_append(if_not_exists(seen, :e), :s)",
+    table.update_item(Key={"id": "a"},
+                      UpdateExpression="ADD tags :t SET seen = list_append(if_not_exists(seen, :e), :s)",
                       ExpressionAttributeValues={":t": {"x", "y"}, ":e": [], ":s": ["first"]})
     table.update_item(Key={"id": "a"}, UpdateExpression="DELETE tags :t", ExpressionAttributeValues={":t": {"x"}})
     item = table.sim.item(id="a")

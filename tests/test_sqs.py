@@ -86,7 +86,8 @@ def test_visibility_timeout_hides_a_received_message_and_counts_receives():
     second = q.receive_message()["Messages"][0]             # back after exactly the timeout
     assert second["Attributes"]["ApproximateReceiveCount"] == "2"
     assert second["ReceiptHandle"] != first["ReceiptHandle"]
-    assert second["Attributes"]["ApproximateFirstReceiveTimestamp"] == first["Attributes"]["ApproximateFirstReceiveTimestamp"]
+    assert (second["Attributes"]["ApproximateFirstReceiveTimestamp"]
+            == first["Attributes"]["ApproximateFirstReceiveTimestamp"])
     q.delete_message(first["ReceiptHandle"])                # a stale handle deletes nothing
     assert q.ledger.state(mid) == "pending"
     q.delete_message(second["ReceiptHandle"])
@@ -115,9 +116,11 @@ def test_redrive_moves_a_message_to_the_dead_letter_queue_after_max_receive_coun
     poison, good = send_all(q, [{"n": 0, "fail": 10 ** 6}, {"n": 1}])
     run_until_drained(lab, q, 300)
     assert q.ledger.state(good) == "succeeded"
-    assert (q.ledger.states[poison].state, q.ledger.states[poison].reason) == ("dead_letter_queue", "MaxReceiveCountExceeded")
+    assert ((q.ledger.states[poison].state, q.ledger.states[poison].reason)
+            == ("dead_letter_queue", "MaxReceiveCountExceeded"))
     b = esm.batches
-    assert sorted(c for ids, (c,) in zip(b["message_ids"], b["receive_counts"]) if ids == (poison,)) == [1, 2, 3]
+    assert sorted(c for ids, (c,) in zip(b["message_ids"], b["receive_counts"], strict=True)
+                  if ids == (poison,)) == [1, 2, 3]
     (m,) = dlq.messages
     assert m.attributes["MessageId"] == poison and m.attributes["ApproximateReceiveCount"] == 3
     assert json.loads(m.body) == {"n": 0, "fail": 10 ** 6}
@@ -312,7 +315,7 @@ def test_batches_respect_the_6_mb_payload_limit():
     fn = lab.function(source="def handler(event, context):\n    return len(event['Records'])\n")
     q = SqsQueue(lab.account, "big")
     esm = SqsEventSourceMapping(lab.account, q, fn, batch_size=100, maximum_batching_window_s=1)
-    for i in range(12):
+    for _ in range(12):
         q.send_message("x" * 900_000)
     lab.account.env.run(until=30)
     b = esm.batches
@@ -355,7 +358,7 @@ def test_fifo_keeps_order_per_group_with_one_batch_in_flight_per_group():
     b = esm.batches
     assert b["group_ids"].apply(lambda g: len(set(g))).max() == 1     # one group per batch
     for g in groups:
-        mine = b[b["group_ids"].apply(lambda t: t[0] == g)].sort_values("opened_s")
+        mine = b[b["group_ids"].apply(lambda t, g=g: t[0] == g)].sort_values("opened_s")
         processed = [m for t in mine["message_ids"] for m in t]
         assert processed == [ids[i] for i in range(30) if bodies[i]["g"] == g]
         # the next batch of a group opens only after the previous one finished
@@ -403,7 +406,7 @@ def test_standard_queue_processes_one_entity_concurrently_and_out_of_order_fifo_
         wl = lk.workload.replay([0.0, 0.1], payloads=edits)
         p = env.process(produce(q, wl, random.Random(1), group_id=lambda e: e["doc"]))
         env.run(until=q.when_drained(after=p))
-        b = esm.batches.set_index(esm.batches["message_ids"].apply(lambda t: q.messages[t[0]].body))
+        b = esm.batches.set_index(esm.batches["message_ids"].apply(lambda t, q=q: q.messages[t[0]].body))
         first, second = (b.loc[json.dumps(e)] for e in edits)
         timing[name] = (first.started_s, first.end_s, second.started_s, second.end_s)
     s1, e1, s2, e2 = timing["edits"]
@@ -563,8 +566,9 @@ def test_every_message_settles_once_or_stays_pending_and_fifo_groups_stay_ordere
             assert [m.seq for m in done] == sorted(m.seq for m in done)
             # One batch in flight per group: the next opens after the last ended, unless retention
             # deleted the last one's messages while it ran (that frees the group at once).
-            mine = b[b["group_ids"].apply(lambda t: t[0] == g)].sort_values("opened_s")
-            for prev, nxt in zip(mine.itertuples(), mine.iloc[1:].itertuples()):
+            mine = b[b["group_ids"].apply(lambda t, g=g: t[0] == g)].sort_values("opened_s")
+            # Consecutive batches: the second iterator is one shorter.
+            for prev, nxt in zip(mine.itertuples(), mine.iloc[1:].itertuples(), strict=False):
                 if nxt.opened_s < prev.end_s - 1e-9:
                     for mid in prev.message_ids:
                         state, t = q.ledger.states[mid].state, q.ledger.states[mid].time_s

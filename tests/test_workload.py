@@ -17,7 +17,10 @@ def offsets(wl, seed=0):
     return [t for t, _ in wl.events(random.Random(seed))]
 
 
-def arrivals(lab, wl, body=sleeper(0.01)):
+SHORT_SLEEPER = sleeper(0.01)
+
+
+def arrivals(lab, wl, body=SHORT_SLEEPER):
     fn = deploy(lab, body, runtime_init_ms=0, reserved_concurrency=500)
     run = lab.invoke(fn, wl)
     return run, run.invocations

@@ -32,7 +32,7 @@ format always states it (``success``, ``error``, ``failure``, ``timeout``).
 import json
 import math
 import re
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 __all__ = ["Start", "End", "Report", "parse_line", "parse_log", "reports"]
 
@@ -41,7 +41,7 @@ NAN = math.nan
 
 class Start(NamedTuple):
     request_id: str
-    version: Optional[str] = None
+    version: str | None = None
     kind: str = "START"
 
 
@@ -53,18 +53,18 @@ class End(NamedTuple):
 class Report(NamedTuple):
     """One REPORT (per invocation) or INIT_REPORT (per failed or provisioned init) line."""
 
-    request_id: Optional[str]
+    request_id: str | None
     duration_ms: float                 # REPORT: Duration; INIT_REPORT: NaN
     billed_duration_ms: float          # an integer number of ms on real lines; NaN if absent
-    memory_size_mb: Optional[int]
-    max_memory_used_mb: Optional[int]
+    memory_size_mb: int | None
+    max_memory_used_mb: int | None
     init_duration_ms: float            # NaN when the line has no Init Duration (a warm start)
-    status: Optional[str]              # None when a text line states no Status
-    error_type: Optional[str]
+    status: str | None                 # None when a text line states no Status
+    error_type: str | None
     kind: str = "REPORT"
-    phase: Optional[str] = None        # INIT_REPORT: "init" or "invoke"
+    phase: str | None = None           # INIT_REPORT: "init" or "invoke"
     restore_duration_ms: float = NAN   # SnapStart
-    xray_trace_id: Optional[str] = None
+    xray_trace_id: str | None = None
 
     @property
     def cold(self):

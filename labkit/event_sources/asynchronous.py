@@ -66,7 +66,8 @@ class AsyncConfig:
         if self.payload_limit_bytes not in (facts.ASYNC_PAYLOAD_LIMIT_BYTES, facts.ASYNC_LEGACY_PAYLOAD_LIMIT_BYTES):
             raise InvalidParameterValueException(
                 "payload_limit_bytes", self.payload_limit_bytes,
-                f"{facts.ASYNC_PAYLOAD_LIMIT_BYTES} (since Oct 2025) or {facts.ASYNC_LEGACY_PAYLOAD_LIMIT_BYTES} (before)")
+                f"{facts.ASYNC_PAYLOAD_LIMIT_BYTES} (since Oct 2025) or "
+                f"{facts.ASYNC_LEGACY_PAYLOAD_LIMIT_BYTES} (before)")
 
 
 def payload_size(event):
@@ -76,7 +77,7 @@ def payload_size(event):
 class AsyncQueue:
     """The internal event queue of one function, driving retries and destinations."""
 
-    def __init__(self, account, ledger, fn, config, rng):
+    def __init__(self, account, ledger, fn, config, rng) -> None:
         self.account, self.ledger, self.fn, self.config = account, ledger, fn, config
         self.rng = rng
         self.records: dict[str, AsyncEventRecord] = {}

@@ -25,6 +25,7 @@ import re
 import shutil
 import time
 import urllib.parse
+from typing import TypedDict
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]   # the checkout: labkit/site/ -> labkit/ -> .
@@ -131,7 +132,14 @@ def _readme_section(readme: str, heading: str) -> str:
     return m.group(1)
 
 
-def readme_parts(readme: str) -> dict[str, object]:
+class ReadmeParts(TypedDict):
+    """What :func:`readme_parts` finds in the README."""
+    overview: str
+    rows: dict[str, list[str]]      # notebook stem -> the lessons table row's other cells
+    workshop: str
+
+
+def readme_parts(readme: str) -> ReadmeParts:
     """The README's course overview (the text before its first ``##``), its lessons table
     (notebook stem -> the row's other cells) and its workshop path (the "For instructors"
     paragraph). Raises ValueError, naming what is missing, when the README changed shape."""

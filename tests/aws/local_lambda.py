@@ -121,7 +121,8 @@ class RuntimeApi:
     def __init__(self, environment):
         self.server = _QuietServer(("127.0.0.1", 0), _RuntimeHandler)
         self.server.environment = environment
-        self.address = "%s:%d" % self.server.server_address[:2]
+        host, port = self.server.server_address[:2]
+        self.address = f"{host}:{port:d}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                                        daemon=True)
         self.thread.start()
@@ -691,7 +692,8 @@ class Proxy:
         self.moto_host, self.moto_port, self.plane = moto_host, moto_port, plane
         self.server = _QuietServer(("127.0.0.1", 0), _ProxyHandler)
         self.server.proxy = self
-        self.url = "http://%s:%d" % self.server.server_address[:2]
+        host, port = self.server.server_address[:2]
+        self.url = f"http://{host}:{port:d}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                                        daemon=True)
         self.thread.start()

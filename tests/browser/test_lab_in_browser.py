@@ -28,38 +28,46 @@ MAX_SHOT_HEIGHT = 30000   # px; a taller notebook is cut off in its full screens
 PANEL = "(() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget; " \
         "return w && w.context && w.context.path === PATH ? w : null; })()"
 
-JS_READY = """async (path) => {
-  const PATH = path; const w = %s;
+
+def _with_panel(js):
+    """``js`` with ``w`` bound to the notebook panel of ``PATH``: its ``const w = PANEL;`` filled in."""
+    assert js.count("const w = PANEL;") == 1
+    return js.replace("const w = PANEL;", f"const w = {PANEL};")
+
+
+JS_READY = _with_panel("""async (path) => {
+  const PATH = path; const w = PANEL;
   if (!w || !w.sessionContext.session || !w.sessionContext.session.kernel) return false;
   await w.context.ready; await w.sessionContext.ready; await w.revealed;
   return w.sessionContext.session.kernel.status === 'idle' && w.content.widgets.length > 0;
-}""" % PANEL
+}""")
 
-JS_RUN_ALL = """async (path) => {
-  const PATH = path; const w = %s; const app = window.jupyterapp;
+JS_RUN_ALL = _with_panel("""async (path) => {
+  const PATH = path; const w = PANEL; const app = window.jupyterapp;
   w.content.activeCellIndex = 0;
   await app.commands.execute('notebook:clear-all-cell-outputs');
   window.__labkitRunAll = 'pending';
   app.commands.execute('notebook:run-all-cells').then(
       r => { window.__labkitRunAll = r; }, e => { window.__labkitRunAll = 'error: ' + e; });
-}""" % PANEL
+}""")
 
-JS_STATE = """(path) => {
-  const PATH = path; const w = %s;
+JS_STATE = _with_panel("""(path) => {
+  const PATH = path; const w = PANEL;
   const code = w.content.widgets.filter(c => c.model.type === 'code' && c.model.sharedModel.getSource().trim());
   return {
     runAll: window.__labkitRunAll,
-    kernel: w.sessionContext.session && w.sessionContext.session.kernel ? w.sessionContext.session.kernel.status : 'none',
+    kernel: w.sessionContext.session && w.sessionContext.session.kernel
+            ? w.sessionContext.session.kernel.status : 'none',
     cells: code.length,
     notRun: code.filter(c => c.model.executionCount == null).length,
     running: code.filter(c => (c.promptNode ? c.promptNode.textContent : '').includes('*')).length,
     progressBars: document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .widget-progress').length,
   };
-}""" % PANEL
+}""")
 
 # Errors and stderr, from the notebook model (what would be saved) and from the page.
-JS_OUTPUTS = """(path) => {
-  const PATH = path; const w = %s;
+JS_OUTPUTS = _with_panel("""(path) => {
+  const PATH = path; const w = PANEL;
   const errors = [], stderr = [];
   w.content.widgets.forEach((c, i) => {
     if (c.model.type !== 'code') return;
@@ -68,7 +76,8 @@ JS_OUTPUTS = """(path) => {
       if (o.output_type === 'error') errors.push(`cell ${i} (${head}): ${o.ename}: ${o.evalue}`);
       else if (o.output_type === 'stream' && o.name === 'stderr') {
         const text = Array.isArray(o.text) ? o.text.join('') : o.text;
-        if (/Traceback \\(most recent call last\\)/.test(text)) errors.push(`cell ${i} (${head}): traceback on stderr: ${text.slice(-300)}`);
+        if (/Traceback \\(most recent call last\\)/.test(text))
+          errors.push(`cell ${i} (${head}): traceback on stderr: ${text.slice(-300)}`);
         else stderr.push(`cell ${i} (${head}): ${text.trim().split('\\n').slice(-2).join(' | ').slice(0, 200)}`);
       }
     }
@@ -86,15 +95,16 @@ JS_OUTPUTS = """(path) => {
     if (/Error displaying widget|model not found|Loading widget\\.\\.\\./.test(t)) widgetProblems.push(t.slice(0, 200));
   });
   return {errors, stderr, dom, widgetProblems};
-}""" % PANEL
+}""")
 
-JS_EXPLORE_CELL = """(path) => {
-  const PATH = path; const w = %s;
-  return w.content.widgets.findIndex(c => c.model.type === 'code' && c.model.sharedModel.getSource().includes('explore('));
-}""" % PANEL
+JS_EXPLORE_CELL = _with_panel("""(path) => {
+  const PATH = path; const w = PANEL;
+  return w.content.widgets.findIndex(c => c.model.type === 'code'
+                                          && c.model.sharedModel.getSource().includes('explore('));
+}""")
 
-JS_WIDGET = """([path, index]) => {
-  const PATH = path; const w = %s; const cell = w.content.widgets[index];
+JS_WIDGET = _with_panel("""([path, index]) => {
+  const PATH = path; const w = PANEL; const cell = w.content.widgets[index];
   const box = cell.node.querySelector('.widget-vbox');
   const img = box ? box.querySelector('.widget-output img') : null;
   const first = box ? box.querySelector(':scope > .widget-inline-hbox') : null;
@@ -121,15 +131,15 @@ JS_WIDGET = """([path, index]) => {
     boxWidth: box ? box.getBoundingClientRect().width : 0,
     kernel: w.sessionContext.session.kernel.status,
   };
-}""" % PANEL
+}""")
 
-JS_NOTEBOOK_HEIGHT = """(path) => {
-  const PATH = path; const w = %s;
+JS_NOTEBOOK_HEIGHT = _with_panel("""(path) => {
+  const PATH = path; const w = PANEL;
   const n = w.content.node.querySelector('.jp-WindowedPanel-outer') || w.content.node;   // the scroller
   w.content.activeCellIndex = 0;   // or JupyterLab scrolls back to the active (last) cell
   n.scrollTop = 0;
   return {scroll: n.scrollHeight, client: n.clientHeight, window: window.innerHeight};
-}""" % PANEL
+}""")
 
 
 def _digest(src):
@@ -273,9 +283,10 @@ def test_notebook_runs_and_its_widget_redraws(name, lab_server, browser, screens
 
 def _exercise_widget(page, name, index, stem, screenshot_dir, shots, failures):
     """Check the explore() widget's first figure, move its first control, wait for the redraw."""
-    page.evaluate("""([path, i]) => { const PATH = path; const w = %s; const node = w.content.widgets[i].node;
+    page.evaluate(_with_panel("""([path, i]) => {
+                      const PATH = path; const w = PANEL; const node = w.content.widgets[i].node;
                       w.content.activeCellIndex = i; node.setAttribute('data-labkit-explore', '');
-                      node.scrollIntoView({block: 'start'}); }""" % PANEL, [name, index])
+                      node.scrollIntoView({block: 'start'}); }"""), [name, index])
     cell = page.locator(".jp-Cell[data-labkit-explore]")
     before = _wait(page, JS_WIDGET, [name, index], lambda s: s["box"] and s["loaded"], WIDGET_TIMEOUT_S,
                    "the explore() widget to show a loaded figure")
@@ -306,8 +317,8 @@ def _exercise_widget(page, name, index, stem, screenshot_dir, shots, failures):
 
     after = _wait(page, JS_WIDGET, [name, index], settled, WIDGET_TIMEOUT_S, "the widget to settle", poll_s=1.0)
     t_all = time.monotonic() - t
-    page.evaluate("""([path, i]) => { const PATH = path; const w = %s; w.content.widgets[i].node.scrollIntoView({block: 'start'}); }"""
-                  % PANEL, [name, index])
+    page.evaluate(_with_panel("""([path, i]) => { const PATH = path; const w = PANEL;
+                                    w.content.widgets[i].node.scrollIntoView({block: 'start'}); }"""), [name, index])
     page.wait_for_timeout(500)
     shot = screenshot_dir / f"{stem}.widget-after.png"
     cell.screenshot(path=str(shot))

@@ -199,7 +199,8 @@ class KinesisEventSourceMapping:
                     lane.skip_done()
                 if not lane.buffer:
                     continue
-            batch, size = [], _EMPTY_EVENT_BYTES
+            batch: list[KinesisRecord] = []
+            size = _EMPTY_EVENT_BYTES
             while lane.buffer and len(batch) < cfg.batch_size:
                 rec = lane.buffer[0]
                 extra = rec.event_bytes + (_SEPARATOR_BYTES if batch else 0)
@@ -317,7 +318,7 @@ class KinesisEventSourceMapping:
             self._give_up(lane, records[:n], RECORD_AGE_EXCEEDED, invocations, last_row)
         return records[n:]
 
-    def _give_up(self, lane, records, condition, invocations, last_row):
+    def _give_up(self, lane, records, condition, invocations, last_row) -> None:
         """Send batch metadata to the on-failure destination (or drop), settling the records."""
         if not records:
             return

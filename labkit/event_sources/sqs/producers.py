@@ -32,7 +32,7 @@ def produce(queue: SqsQueue, workload: Workload, rng: random.Random, *,
         if delay > 0:
             yield env.timeout(delay)
         body = payload if isinstance(payload, str) else json.dumps(payload)
-        kw = {}
+        kw: dict[str, Any] = {}   # send_message's optional keyword arguments
         if group_id is not None:
             kw["MessageGroupId"] = group_id(payload) if callable(group_id) else group_id
         if queue.fifo:

@@ -336,7 +336,7 @@ class SqsQueue:
         there). Messages past their retention are dropped on the way; ones over
         ``maxReceiveCount`` move to the dead-letter target.
         """
-        out = []
+        out: list[Message] = []
         now = self.env.now
         if self.fifo:
             while not out and self.receivable():

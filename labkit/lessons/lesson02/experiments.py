@@ -86,6 +86,8 @@ def staleness_s(service: ReferenceService, version: int, t: float) -> float:
     current, as_of, _ = service.version_at(t)
     if version >= current:
         return 0.0
+    # The formula needs evenly spaced versions: a service that changes version every version_every_s.
+    assert service.version_every_s is not None, "staleness_s needs a service with version_every_s"
     return t - (as_of - (current - version - 1) * service.version_every_s)
 
 

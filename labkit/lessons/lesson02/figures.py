@@ -76,9 +76,9 @@ def plot_keep_alive(data: dict[str, Any], ax: Axes) -> Axes:
     edges = np.arange(0, top + width, width)
     top = float(edges[-1])
     c = STYLE["colors"]
-    ax.hist(np.clip(gaps[~cold], 0, top), bins=edges, color=c["warm"], alpha=0.8,
+    ax.hist(np.clip(gaps[~cold], 0, top), bins=edges.tolist(), color=c["warm"], alpha=0.8,
             label=f"warm: {int((~cold).sum())}")
-    ax.hist(np.clip(gaps[cold], 0, top), bins=edges, color=c["cold"], alpha=0.8,
+    ax.hist(np.clip(gaps[cold], 0, top), bins=edges.tolist(), color=c["cold"], alpha=0.8,
             label=f"cold start: {int(cold.sum())}")
     ax.axvline(idle_min, color=c["limit"], ls="--", lw=1.4, label=f"idle reclaim: {idle_min:g} min")
     ax.set_xlim(0, top)

@@ -245,6 +245,7 @@ def check_poison_settings(answer: Any) -> Result:
         return wrong(f"Nothing was lost, but the shard was blocked for {s['max wait (s)']:.0f} s: edits on that "
                      f"shard waited that long to be applied. Make Lambda give up on the bad record within "
                      f"{MAX_BLOCK_S // 60} minutes.")
+    assert trial.failures is not None   # the bad edit went there: it is neither pending nor dropped
     body = trial.failures.messages[0].body
     return correct(f"The bad edit ({p['doc']} #{p['seq']}) is in the failure destination "
                    f"(condition {body['requestContext']['condition']}), all {s['applied']} other edits were "

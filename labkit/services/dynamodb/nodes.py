@@ -29,7 +29,7 @@ right-hand side of ``SET`` is an operand (``Path`` or ``Value``) or one of
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 from .values import DocPath
 
@@ -51,7 +51,7 @@ class Size(NamedTuple):
     path: Path
 
 
-Operand = Union[Path, Value, Size]
+Operand = Path | Value | Size
 
 # -- conditions -----------------------------------------------------------------------------------
 
@@ -114,8 +114,8 @@ class Contains(NamedTuple):
     operand: Operand
 
 
-Condition = Union[Compare, Between, In, And, Or, Not, AttributeExists, AttributeNotExists, AttributeType,
-                  BeginsWith, Contains]
+Condition = (Compare | Between | In | And | Or | Not | AttributeExists | AttributeNotExists | AttributeType
+             | BeginsWith | Contains)
 
 # -- update expressions ---------------------------------------------------------------------------
 
@@ -139,7 +139,7 @@ class ListAppend(NamedTuple):
     right: SetOperand
 
 
-SetOperand = Union[Path, Value, Arithmetic, IfNotExists, ListAppend]
+SetOperand = Path | Value | Arithmetic | IfNotExists | ListAppend
 
 
 class UpdateAction(NamedTuple):
