@@ -33,7 +33,6 @@ Semantics, each pinned by a test in ``tests/test_runtime.py``:
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import random
 import re
@@ -50,6 +49,7 @@ from greenlet import getcurrent
 
 from . import arns, billing, bridge, concurrency, facts, scaling, validation
 from .config import FunctionConfig
+from .marshaller import marshal_response
 from .errors import InvalidParameterValueException, SimulationError
 from .records import (COLD, CREATED, ERROR, IDLE, INIT_DONE, INIT_FAILED, INVOKE_START, PROVISIONED, RECLAIMED,
                       REINIT, REQUEST_RESPONSE, RESET, SUCCESS, THROTTLED, TIMEOUT, WARM, InvocationRecord,
@@ -513,7 +513,7 @@ class Account:
                 if type(value) not in _PLAIN_JSON:
                     # Serialised when the handler returns, as the runtime does: later changes to
                     # a module-level object must not rewrite an earlier caller's answer.
-                    response = json.loads(json.dumps(value))
+                    response = marshal_response(value)   # as AWS's Python runtime (labkit.marshaller)
             except (TypeError, ValueError) as e:
                 outcome, response = ERROR, None
                 error_type, error_message = "Runtime.MarshalError", f"Unable to marshal response: {e}"
