@@ -6,7 +6,8 @@ labkit reproduces this by compiling the handler's module source once and
 executing it in a fresh namespace per environment (that run *is* the init
 phase). Inside that namespace:
 
-* ``print`` writes to the invocation's log rather than the notebook;
+* ``print`` writes to the invocation's log rather than the notebook, and so does anything
+  written to ``sys.stdout``/``sys.stderr`` while a run steps (``labkit.logcapture``);
 * ``import time`` gives a clock and ``sleep`` that follow simulated time;
 * ``import random`` gives a generator seeded per environment, so runs repeat;
 * ``open("/tmp/...")`` and the file functions of ``os`` and ``os.path``
@@ -26,12 +27,11 @@ import linecache
 import os
 import os.path as real_path
 import random as _random
-import sys
 import time as _real_time
 import traceback
 import types
 
-from . import bridge
+from . import bridge, logcapture
 from .errors import SimulationError
 
 _real_import = builtins.__import__
@@ -235,12 +235,13 @@ class EnvironmentNamespace:
             return _real_import(name, globals, locals, fromlist, level)
 
         def _print(*args, sep=" ", end="\n", file=None, flush=False):
-            if file is None or file is sys.stdout:
-                text = (sep if sep is not None else " ").join(map(str, args))
-                for line in text.split("\n"):
-                    ns._log_sink(line)
-            else:
+            act = bridge.current()
+            lines = logcapture.lines_for(file) if act is not None else None
+            if lines is None:
                 _real_print(*args, sep=sep, end=end, file=file, flush=flush)
+            else:   # to the invocation's log, also when no run captures sys.stdout (labkit.logcapture)
+                text = (" " if sep is None else sep).join(map(str, args)) + ("\n" if end is None else end)
+                logcapture.write(act, text, lines)
 
         def _open(file, *args, **kwargs):
             return _real_open(ns.map_path(file), *args, **kwargs)
