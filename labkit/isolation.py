@@ -49,6 +49,7 @@ import os
 import sys
 import tempfile
 import time
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -58,8 +59,23 @@ from . import bridge, facts
 _current = bridge.current
 _O_WRITE = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 _ALWAYS_WRITABLE = ("/dev/null",)
-_real_tmp = "/tmp"      # the machine's temporary folder (install() reads it)
-_suspended = 0          # > 0 while labkit itself creates an environment's /tmp inside handler code
+
+
+def _process_state() -> Any:
+    """State shared by every copy of this module in the process (labkit imported afresh, as a
+    test does, must not stack a second set of wrappers on the first): kept on ``sys``."""
+    state = getattr(sys, "_labkit_isolation", None)
+    if state is None:
+        state = types.SimpleNamespace(
+            suspended=0,            # > 0 while labkit itself creates an environment's /tmp in handler code
+            hook=None,              # the audit hook of the copy installed last
+            real_sleep=time.sleep, real_gettempdir=tempfile.gettempdir, real_gettempdirb=tempfile.gettempdirb,
+            real_tmp=None)          # the machine's temporary folder
+        sys._labkit_isolation = state      # type: ignore[attr-defined]
+    return state
+
+
+_STATE = _process_state()
 _installed = False
 
 # Placeholders for the execution role's credentials: visibly fake, never the kernel's real ones.
@@ -75,12 +91,11 @@ NETWORK_ADVICE = ("handler code runs in labkit's simulator and cannot reach the 
 @contextmanager
 def suspended() -> Iterator[None]:
     """Let labkit's own code do, inside handler code, what handler code may not (create its /tmp)."""
-    global _suspended
-    _suspended += 1
+    _STATE.suspended += 1
     try:
         yield
     finally:
-        _suspended -= 1
+        _STATE.suspended -= 1
 
 
 # -- environment variables -------------------------------------------------------------------------------
@@ -128,7 +143,7 @@ def _sim_environ() -> dict[str, str] | None:
     return None if act is None else _environ_of(act)
 
 
-_Environ: Any = type(os.environ)
+_Environ: Any = os._Environ   # type: ignore[attr-defined]
 
 
 class _DispatchingEnviron(_Environ):
@@ -215,7 +230,7 @@ def _writable(act: Any, path: Any) -> None:
     own = ns._tmp_dir if ns is not None else None
     if own is not None and (full == own or full.startswith(own + os.sep)):
         return
-    if full == "/tmp" or full.startswith("/tmp/") or full.startswith(_real_tmp + os.sep):
+    if full == "/tmp" or full.startswith("/tmp/") or full.startswith(_STATE.real_tmp + os.sep):
         raise PermissionError(errno.EACCES, "labkit: this writes to the machine's real /tmp, not the execution "
                               "environment's own (open, io, os, os.path, pathlib, shutil, tempfile and sqlite3 "
                               "used by the handler module map /tmp to it)", p)
@@ -291,16 +306,21 @@ def _hook(event: str, args: tuple) -> None:
     if handler is None:
         return
     act = _current()
-    if act is None or _suspended:
+    if act is None or _STATE.suspended:
         return
     handler(act, event, args)
 
 
+def _process_hook(event: str, args: tuple) -> None:
+    """The one audit hook of the process: the hook of the copy of this module installed last."""
+    _STATE.hook(event, args)
+
+
 # -- library functions that follow simulated time and the environment's /tmp ------------------------------
 
-_real_sleep = time.sleep
-_real_gettempdir = tempfile.gettempdir
-_real_gettempdirb = tempfile.gettempdirb
+_real_sleep = _STATE.real_sleep
+_real_gettempdir = _STATE.real_gettempdir
+_real_gettempdirb = _STATE.real_gettempdirb
 
 
 def _sleep(seconds: float) -> None:
@@ -313,7 +333,7 @@ def _sleep(seconds: float) -> None:
 
 def _own_tmp() -> str | None:
     act = _current()
-    if act is None or _suspended or act.environment is None or act.environment.namespace is None:
+    if act is None or _STATE.suspended or act.environment is None or act.environment.namespace is None:
         return None
     return act.environment.namespace.tmp_dir()
 
@@ -330,13 +350,17 @@ def _gettempdirb() -> bytes:
 
 def install() -> None:
     """Install the hook and the dispatchers above, once per process (see the module docstring)."""
-    global _installed, _real_tmp
+    global _installed
     if _installed:
         return
     _installed = True
-    _real_tmp = _real_gettempdir()    # before the hook: finding it writes a probe file
+    if _STATE.real_tmp is None:
+        _STATE.real_tmp = _real_gettempdir()    # before the hook: finding it writes a probe file
     os.environ.__class__ = _DispatchingEnviron
     time.sleep = _sleep
     tempfile.gettempdir = _gettempdir
     tempfile.gettempdirb = _gettempdirb
-    sys.addaudithook(_hook)
+    first = _STATE.hook is None
+    _STATE.hook = _hook
+    if first:
+        sys.addaudithook(_process_hook)
