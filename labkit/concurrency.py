@@ -18,7 +18,8 @@ version: each worker thread is a greenlet driven by the same simpy loop, so
   CPU work faster.
 
 ``threading`` (threads, locks, events, conditions, semaphores, barriers) and ``queue``
-in handler code are simulated the same way (``labkit.sim_threading``).
+in handler code are simulated the same way (``labkit.sim_threading``), and ``asyncio``
+runs on the simulation's clock (``labkit.sim_asyncio``).
 
 Workers still running when the handler returns are stopped (on AWS they would be
 frozen with the environment); the invocation's timeout stops them too.
@@ -30,6 +31,7 @@ import concurrent.futures as _real
 import types
 
 from . import bridge
+from .sim_asyncio import ASYNCIO
 from .sim_threading import QUEUE, THREADING, CpuScheduler, ensure_scheduler
 
 __all__ = ["CpuScheduler", "ThreadPoolExecutor", "Future", "as_completed", "wait", "module_overrides"]
@@ -226,4 +228,6 @@ def module_overrides():
     package.futures = futures
     # threading and queue in simulated time too (labkit.sim_threading), so that locks, events and
     # queues shared by simulated threads wait in simulated time instead of blocking the kernel.
-    return {"concurrent": package, "concurrent.futures": futures, "threading": THREADING, "queue": QUEUE}
+    # asyncio on the simulation's clock (labkit.sim_asyncio).
+    return {"concurrent": package, "concurrent.futures": futures, "threading": THREADING, "queue": QUEUE,
+            "asyncio": ASYNCIO}

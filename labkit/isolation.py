@@ -357,7 +357,7 @@ def install() -> None:
     if _STATE.real_tmp is None:
         _STATE.real_tmp = _real_gettempdir()    # before the hook: finding it writes a probe file
     os.environ.__class__ = _DispatchingEnviron
-    time.sleep = _sleep
+    time.sleep = _sleep   # type: ignore[assignment]
     tempfile.gettempdir = _gettempdir
     tempfile.gettempdirb = _gettempdirb
     first = _STATE.hook is None

@@ -60,7 +60,7 @@ def run_until(env: simpy.Environment, done: simpy.Event, t0: float, horizon_s: f
     if done.callbacks is None:        # processed already
         return
     # No bar without a horizon to measure progress against.
-    show = mode() if horizon_s > 0 else "off"
+    show: str | None = mode() if horizon_s > 0 else "off"
     if show == "off":
         show = None
     wall0 = time.perf_counter()

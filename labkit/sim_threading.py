@@ -217,7 +217,7 @@ class Condition:
     def _is_owned(self) -> bool:
         if hasattr(self._lock, "_is_owned"):
             return self._lock._is_owned()
-        return bool(self._lock.locked())
+        return bool(self._lock.locked())   # type: ignore[union-attr]
 
     def wait(self, timeout: float | None = None) -> bool:
         if not self._is_owned():
@@ -653,9 +653,8 @@ def _module() -> types.ModuleType:
     for obj in (Lock, RLock, Condition, Semaphore, BoundedSemaphore, Event, Barrier, Thread, local,
                 current_thread, get_ident, main_thread, enumerate, active_count):
         setattr(mod, obj.__name__, obj)
-    mod.BrokenBarrierError = BrokenBarrierError
-    mod.currentThread, mod.activeCount = current_thread, active_count
-    mod.get_native_id = get_ident
+    mod.__dict__.update(BrokenBarrierError=BrokenBarrierError, currentThread=current_thread,
+                        activeCount=active_count, get_native_id=get_ident)
     return mod
 
 
@@ -665,7 +664,7 @@ THREADING = _module()
 def _queue_module() -> types.ModuleType:
     """The standard library's queue.py run again with these primitives and the simulated clock."""
     fake_c = types.ModuleType("_queue")
-    fake_c.Empty = _real_queue.Empty          # the standard exception, so library code catches it
+    fake_c.__dict__["Empty"] = _real_queue.Empty   # the standard exception, so library code catches it
 
     def _import(name, globals=None, locals=None, fromlist=(), level=0):
         if name == "threading":
@@ -680,7 +679,7 @@ def _queue_module() -> types.ModuleType:
     exec(compile(inspect.getsource(_real_queue), _real_queue.__file__ or "queue.py", "exec"), ns)
     mod = types.ModuleType("queue", "queue, on labkit's simulated threading and clock")
     mod.__dict__.update({k: v for k, v in ns.items() if not k.startswith("__")})
-    mod.Full = _real_queue.Full
+    mod.__dict__["Full"] = _real_queue.Full
     return mod
 
 
