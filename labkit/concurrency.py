@@ -17,6 +17,10 @@ version: each worker thread is a greenlet driven by the same simpy loop, so
   never gets more than one vCPU. Below 1,769 MB more threads therefore do not make
   CPU work faster.
 
+``threading`` (threads, locks, events, conditions, semaphores, barriers) and ``queue``
+in handler code are simulated the same way (``labkit.sim_threading``), and ``asyncio``
+runs on the simulation's clock (``labkit.sim_asyncio``).
+
 Workers still running when the handler returns are stopped (on AWS they would be
 frozen with the environment); the invocation's timeout stops them too.
 Outside a simulation (a notebook), ``ThreadPoolExecutor`` is the real one.
@@ -27,59 +31,11 @@ import concurrent.futures as _real
 import types
 
 from . import bridge
+from .sim_asyncio import ASYNCIO
+from .sim_threading import QUEUE, THREADING, CpuScheduler, ensure_scheduler
 
-
-class CpuScheduler:
-    """Processor sharing of one invocation's vCPU capacity among its threads."""
-
-    def __init__(self, env, capacity):
-        self.env, self.capacity = env, float(capacity)
-        self.jobs = {}          # simpy event -> remaining vCPU-seconds
-        self._last = env.now
-        self._token = None
-
-    def _rate(self):
-        n = len(self.jobs)
-        return min(1.0, self.capacity / n) if n else 0.0
-
-    def _advance(self):
-        now = self.env.now
-        if self.jobs and now > self._last:
-            done = (now - self._last) * self._rate()
-            for job in self.jobs:
-                self.jobs[job] -= done
-        self._last = now
-
-    def request(self, vcpu_seconds):
-        """An event that fires when ``vcpu_seconds`` of work are done for the caller."""
-        self._advance()
-        ev = self.env.event()
-        self.jobs[ev] = float(vcpu_seconds)
-        self._reschedule()
-        return ev
-
-    def _reschedule(self):
-        if not self.jobs:
-            self._token = None
-            return
-        token = self._token = object()
-        delay = max(0.0, min(self.jobs.values())) / self._rate()
-        self.env.timeout(delay).callbacks.append(lambda _e: self._complete(token))
-
-    def _complete(self, token):
-        if token is not self._token:   # superseded by a later arrival
-            return
-        self._advance()
-        for job in [j for j, left in self.jobs.items() if left <= 1e-9]:
-            del self.jobs[job]
-            job.succeed()
-        self._reschedule()
-
-
-def _ensure_scheduler(act):
-    if act.cpu is None:
-        act.cpu = CpuScheduler(act.env, act.capacity)
-    return act.cpu
+__all__ = ["CpuScheduler", "ThreadPoolExecutor", "Future", "as_completed", "wait", "module_overrides"]
+_ensure_scheduler = ensure_scheduler
 
 
 class Future:
@@ -270,4 +226,8 @@ def module_overrides():
     futures.wait = wait
     package = types.ModuleType("concurrent")
     package.futures = futures
-    return {"concurrent": package, "concurrent.futures": futures}
+    # threading and queue in simulated time too (labkit.sim_threading), so that locks, events and
+    # queues shared by simulated threads wait in simulated time instead of blocking the kernel.
+    # asyncio on the simulation's clock (labkit.sim_asyncio).
+    return {"concurrent": package, "concurrent.futures": futures, "threading": THREADING, "queue": QUEUE,
+            "asyncio": ASYNCIO}

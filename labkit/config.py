@@ -1,5 +1,8 @@
 """Function configuration, validated the way the Lambda API validates it."""
 
+import json
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from . import facts, validation
@@ -12,6 +15,73 @@ def _int_in_range(parameter, value, lo, hi, unit=""):
     return validation.integer(parameter, value, lo, hi, unit=unit, whole_floats=True)
 
 
+class Variables(Mapping):
+    """A function's environment variables: a read-only, hashable mapping of str to str."""
+
+    __slots__ = ("_d",)
+
+    def __init__(self, variables=()):
+        self._d = dict(variables)
+
+    def __getitem__(self, key):
+        return self._d[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._d)
+
+    def __len__(self):
+        return len(self._d)
+
+    def __hash__(self):
+        return hash(frozenset(self._d.items()))
+
+    def __eq__(self, other):
+        return isinstance(other, Mapping) and dict(self._d) == dict(other)
+
+    def __repr__(self):
+        return repr(self._d)
+
+
+_KEY = re.compile(facts.ENV_VAR_KEY_PATTERN)
+
+
+def environment_variables(value) -> Variables:
+    """``Environment.Variables`` checked as the Lambda API checks them (key pattern, reserved keys,
+    4 KB in all), with AWS's own error texts as the detail."""
+    parameter = "Environment.Variables"
+    if value is None:
+        return Variables()
+    if not isinstance(value, Mapping):
+        raise InvalidParameterValueException(parameter, value, "a dict of variable names to string values")
+    for k, v in value.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            bad = k if not isinstance(k, str) else v
+            raise InvalidParameterValueException(
+                parameter, value, "a dict of variable names to string values",
+                f"{bad!r} ({type(bad).__name__}) is not a str")
+    invalid = [k for k in value if not _KEY.fullmatch(k)]
+    if invalid:
+        raise InvalidParameterValueException(
+            parameter, value, f"keys matching {facts.ENV_VAR_KEY_PATTERN} that Lambda does not reserve",
+            "1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: "
+            f"Map keys must satisfy constraint: [Member must satisfy regular expression pattern: "
+            f"{facts.ENV_VAR_KEY_PATTERN}]. Invalid keys used in this request: {', '.join(invalid)}")
+    reserved = [k for k in value if k in facts.ENV_VARS_RESERVED]
+    if reserved:
+        raise InvalidParameterValueException(
+            parameter, value, "keys that Lambda does not reserve",
+            "Lambda was unable to configure your environment variables because the environment variables you "
+            "have provided contains reserved keys that are currently not supported for modification. "
+            f"Reserved keys used in this request: {', '.join(reserved)}")
+    measured = json.dumps(dict(value), separators=(",", ":"), ensure_ascii=False)
+    if len(measured.encode()) > facts.ENV_VARS_MAX_BYTES:
+        raise InvalidParameterValueException(
+            parameter, f"<{len(measured.encode()):,} bytes>", "at most 4 KB in all",
+            "Lambda was unable to configure your environment variables because the environment variables you "
+            f"have provided exceeded the 4KB limit. String measured: {measured}")
+    return Variables(value)
+
+
 @dataclass(frozen=True)
 class FunctionConfig:
     """What ``CreateFunction`` would accept: memory, timeout, storage, concurrency settings.
@@ -20,6 +90,8 @@ class FunctionConfig:
     integer that is both the function's floor and its ceiling; 0 throttles every
     call. ``provisioned_concurrency`` environments are initialised before traffic
     arrives and must fit within reserved concurrency when that is set.
+    ``environment`` holds the function's own environment variables (``Environment.Variables``):
+    handler code sees them in ``os.environ`` beside the ones Lambda sets (``labkit.isolation``).
     """
 
     name: str = "my-function"
@@ -31,9 +103,11 @@ class FunctionConfig:
     architecture: str = "x86_64"
     runtime_init_ms: float = facts.RUNTIME_INIT_MS
     version: str = "$LATEST"
+    environment: "Mapping[str, str] | None" = None   # the function's own environment variables
 
     def __post_init__(self):
         set_ = object.__setattr__
+        set_(self, "environment", environment_variables(self.environment))
         if not isinstance(self.name, str) or not 1 <= len(self.name) <= 64:
             raise InvalidParameterValueException("FunctionName", self.name, "a string of 1 to 64 characters")
         set_(self, "memory_mb", _int_in_range(

@@ -338,3 +338,33 @@ SOURCES.update({
     "SERVER_POOL_TIMEOUT_S": ("SQLAlchemy QueuePool pool_timeout and HikariCP connectionTimeout: 30 s by default",
                               CHECKED),
 })
+
+# --- Environment variables of a function (labkit.isolation; checked 2026-12-05) -------------------
+ENV_VARS_MAX_BYTES = 4096                      # all variables, measured as compact JSON
+ENV_VAR_KEY_PATTERN = r"[a-zA-Z]([a-zA-Z0-9_])+"
+ENV_VARS_RESERVED = ("_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+                     "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+                     "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+                     "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                     "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TZ")
+# What the runtime images set besides the function's own values (the unreserved ones can be overridden).
+ENV_VARS_RUNTIME = {"LANG": "en_US.UTF-8", "TZ": ":/etc/localtime",
+                    "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+                    "LD_LIBRARY_PATH": "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:"
+                                       "/var/task/lib:/opt/lib",
+                    "LAMBDA_TASK_ROOT": "/var/task", "LAMBDA_RUNTIME_DIR": "/var/runtime"}
+
+_ENV_CHECKED = "2026-12-05"
+SOURCES.update({
+    "ENV_VARS_MAX_BYTES": (f"{_DG}, configuration-envvars.html: 'The total size of all environment variables "
+                           "doesn't exceed 4 KB'; measured on the compact JSON of the variables, as AWS's error "
+                           "quotes it ('String measured: {...}') and LocalStack reproduces it", _ENV_CHECKED),
+    "ENV_VAR_KEY_PATTERN": ("Lambda API reference, Environment: Variables key pattern [a-zA-Z]([a-zA-Z0-9_])+",
+                            _ENV_CHECKED),
+    "ENV_VARS_RESERVED": (f"{_DG}, configuration-envvars.html, 'Defined runtime environment variables' (reserved "
+                          "keys; AWS_DEFAULT_REGION in the current edition, AWS_ACCESS_KEY in the 2023 edition)",
+                          _ENV_CHECKED),
+    "ENV_VARS_RUNTIME": ("AWS's Lambda base images for Python (aws/aws-lambda-base-images, Dockerfile ENV lines); "
+                         f"{_DG}, configuration-envvars.html lists LANG, PATH, LD_LIBRARY_PATH as unreserved",
+                         _ENV_CHECKED),
+})

@@ -10,7 +10,11 @@ there once), so the kernel needs what a handler module needs at import:
   pool, which reach the Lab's simulated databases;
 * the logging handler that captures handler ``logging`` output per invocation
   (``labkit.logcapture``; outside simulated code it behaves like logging's
-  last-resort handler).
+  last-resort handler);
+* honest isolation of simulated handler code (``labkit.isolation``): one audit hook
+  that refuses the real network, processes and writes outside the environment's own
+  ``/tmp``, and ``os.environ``, ``time.sleep`` and ``tempfile`` dispatching to the
+  running execution environment; none of it changes anything for the kernel's own code.
 
 Every ``Lab`` calls ``install``; a notebook whose handler cells run before its first
 Lab calls ``lk.kernel.install()`` in its set-up cell. Each step runs once per
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import os
 
-from . import logcapture
+from . import isolation, logcapture
 from .services import db_client, pool
 
 
@@ -32,3 +36,4 @@ def install(region: str = "us-east-1") -> None:
     db_client.install_kernel_modules()
     pool.install_kernel_modules()
     logcapture.install()
+    isolation.install()

@@ -29,6 +29,7 @@ from IPython import get_ipython
 from IPython.display import display
 from simpy.core import EmptySchedule, StopSimulation
 
+from . import logcapture
 from .interrupts import check as check_interrupt
 
 SHOW_AFTER_S = 2.0
@@ -70,6 +71,8 @@ def run_until(env: simpy.Environment, done: simpy.Event, t0: float, horizon_s: f
     step = env.step
     stop = StopSimulation.callback
     done.callbacks.append(stop)
+    # Handler code's writes to stdout/stderr go to its invocation's log while the run steps.
+    restore_output = logcapture.capture_output()
     try:
         while True:
             for _ in range(_EVENTS_PER_CHECK):
@@ -89,6 +92,7 @@ def run_until(env: simpy.Environment, done: simpy.Event, t0: float, horizon_s: f
     except EmptySchedule:
         pass
     finally:
+        restore_output()
         if done.callbacks is not None and stop in done.callbacks:
             done.callbacks.remove(stop)
         if bar is not None:

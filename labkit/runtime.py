@@ -33,7 +33,6 @@ Semantics, each pinned by a test in ``tests/test_runtime.py``:
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import random
 import re
@@ -51,6 +50,7 @@ from greenlet import getcurrent
 from . import arns, billing, bridge, concurrency, facts, scaling, validation
 from .bridge import ActivationGreenlet
 from .config import FunctionConfig
+from .marshaller import marshal_response
 from .errors import InvalidParameterValueException, SimulationError
 from . import interrupts
 from .interrupts import RunInterrupted
@@ -540,7 +540,7 @@ class Account:
                 if type(value) not in _PLAIN_JSON:
                     # Serialised when the handler returns, as the runtime does: later changes to
                     # a module-level object must not rewrite an earlier caller's answer.
-                    response = json.loads(json.dumps(value))
+                    response = marshal_response(value)   # as AWS's Python runtime (labkit.marshaller)
             except (TypeError, ValueError) as e:
                 outcome, response = ERROR, None
                 error_type, error_message = "Runtime.MarshalError", f"Unable to marshal response: {e}"

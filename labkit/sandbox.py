@@ -6,12 +6,15 @@ labkit reproduces this by compiling the handler's module source once and
 executing it in a fresh namespace per environment (that run *is* the init
 phase). Inside that namespace:
 
-* ``print`` writes to the invocation's log rather than the notebook;
+* ``print`` writes to the invocation's log rather than the notebook, and so does anything
+  written to ``sys.stdout``/``sys.stderr`` while a run steps (``labkit.logcapture``);
 * ``import time`` gives a clock and ``sleep`` that follow simulated time;
 * ``import random`` gives a generator seeded per environment, so runs repeat;
-* ``open("/tmp/...")`` and the file functions of ``os`` and ``os.path``
-  (exists, getsize, remove, listdir, makedirs, ...) use the environment's own
-  ``/tmp`` (``pathlib`` does not: use ``open``/``os`` for files in handlers);
+* ``open("/tmp/...")``, the file functions of ``os`` and ``os.path`` (exists,
+  getsize, remove, listdir, makedirs, walk, ...), ``io.open``, ``pathlib.Path``,
+  ``shutil`` and ``sqlite3.connect`` use the environment's own ``/tmp``, and so
+  does ``tempfile`` (``labkit.isolation``); ``os.environ`` is the environment's
+  own, and what Lambda does not allow fails as there (``labkit.isolation``);
 * modules the Lab registers in ``Account.module_overrides`` replace real ones
   (simulated AWS services behind ``import boto3``, for instance).
 
@@ -22,16 +25,19 @@ AWS they would not be); keep per-environment state in the handler's module.
 import builtins
 import hashlib
 import inspect
+import io
 import linecache
 import os
 import os.path as real_path
+import pathlib
 import random as _random
-import sys
+import shutil
+import sqlite3
 import time as _real_time
 import traceback
 import types
 
-from . import bridge
+from . import bridge, isolation, logcapture
 from .errors import SimulationError
 
 _real_import = builtins.__import__
@@ -150,8 +156,11 @@ def _random_module(seed):
     return m
 
 
-_TMP_PATH_FUNCS = ("exists", "isfile", "isdir", "getsize", "getmtime", "lexists")
-_TMP_OS_FUNCS = ("remove", "unlink", "listdir", "makedirs", "mkdir", "rmdir", "rename", "replace", "stat", "scandir")
+_TMP_PATH_FUNCS = ("exists", "isfile", "isdir", "islink", "getsize", "getmtime", "getatime", "getctime", "lexists")
+_TMP_OS_FUNCS = ("remove", "unlink", "listdir", "makedirs", "mkdir", "rmdir", "removedirs", "rename", "replace",
+                 "stat", "lstat", "scandir", "open", "walk", "access", "chmod", "utime", "truncate", "readlink")
+_TMP_SHUTIL_FUNCS = ("copyfile", "copymode", "copystat", "copy", "copy2", "copytree", "rmtree", "move", "disk_usage",
+                     "make_archive", "unpack_archive", "chown")
 
 
 def _mapped(real, ns, default=None):
@@ -170,6 +179,34 @@ def _mapped_pair(real, ns):
     return f
 
 
+def _mapped_all(real, ns):
+    """``real`` with every argument that is a path under /tmp seen through the environment's /tmp."""
+    def f(*args, **kwargs):
+        return real(*map(ns.map_path, args), **{k: ns.map_path(v) for k, v in kwargs.items()})
+    f.__name__ = getattr(real, "__name__", "f")
+    return f
+
+
+def _module_copy(real, doc):
+    mod = types.ModuleType(real.__name__, doc)
+    mod.__dict__.update({k: v for k, v in vars(real).items() if not k.startswith("__")})
+    return mod
+
+
+def _putenv(key, value):
+    """``os.putenv`` in handler code: it would change the process environment that only child
+    processes see, and the simulator starts none; checked like the real one, then a no-op."""
+    for x in (key, value):
+        if not isinstance(x, (str, bytes)):
+            raise TypeError(f"str expected, not {type(x).__name__}")
+    if not key or "=" in os.fsdecode(key):
+        raise ValueError("illegal environment variable name")
+
+
+def _unsetenv(key):
+    _putenv(key, "")
+
+
 def _tmp_os_modules(ns):
     """``os`` and ``os.path`` for one environment: paths under /tmp go to its own /tmp."""
     path = types.ModuleType("os.path", "os.path with /tmp mapped to the execution environment's own /tmp")
@@ -181,8 +218,36 @@ def _tmp_os_modules(ns):
     for name in _TMP_OS_FUNCS:
         real = getattr(os, name)
         setattr(mod, name, _mapped_pair(real, ns) if name in ("rename", "replace") else _mapped(real, ns, "."))
+    mod.putenv, mod.unsetenv = _putenv, _unsetenv   # os.environ itself is per environment (labkit.isolation)
     mod.path = path
     return mod, path
+
+
+def _tmp_modules(ns, open_):
+    """``io``, ``pathlib``, ``shutil`` and ``sqlite3`` for one environment, /tmp mapped likewise."""
+    io_mod = _module_copy(io, "io with open() seeing the execution environment's own /tmp")
+    io_mod.open = open_
+
+    class PosixPath(type(pathlib.Path())):     # type: ignore[misc]
+        """A path whose str() is what handler code wrote ("/tmp/x") and whose os.fspath(), which
+        every file operation uses, is where it is: under the environment's own /tmp."""
+
+        __slots__ = ()
+
+        def __fspath__(self):
+            return ns.map_path(str(self))
+
+    path_mod = _module_copy(pathlib, "pathlib with Path seeing the execution environment's own /tmp")
+    path_mod.Path = path_mod.PosixPath = PosixPath
+    shutil_mod = _module_copy(shutil, "shutil with /tmp mapped to the execution environment's own /tmp")
+    for name in _TMP_SHUTIL_FUNCS:
+        setattr(shutil_mod, name, _mapped_all(getattr(shutil, name), ns))
+    sqlite_mod = _module_copy(sqlite3, "sqlite3 with database files under the execution environment's own /tmp")
+    sqlite_mod.connect = _mapped(sqlite3.connect, ns)
+    return {"io": io_mod, "pathlib": path_mod, "shutil": shutil_mod, "sqlite3": sqlite_mod}
+
+
+_TMP_MODULES = ("io", "pathlib", "shutil", "sqlite3")
 
 
 class EnvironmentNamespace:
@@ -199,17 +264,24 @@ class EnvironmentNamespace:
         self._log_sink = log_sink      # callable(line) for the running activation
         self.module = None
         self.handler = None
+        self.environ = None            # its os.environ, made on first use (labkit.isolation)
 
     # -- /tmp -------------------------------------------------------------------
     def tmp_dir(self):
         if self._tmp_dir is None:
-            self._tmp_dir = self._tmp_dir_factory()
+            with isolation.suspended():       # labkit creating it, maybe from inside handler code
+                self._tmp_dir = self._tmp_dir_factory()
         return self._tmp_dir
 
     def map_path(self, path):
+        """``path`` as the environment sees it: under /tmp, its own /tmp (a path already there,
+        as ``tempfile`` or ``Path.resolve`` give, is left as it is)."""
         p = os.fspath(path) if isinstance(path, os.PathLike) else path
         if isinstance(p, str) and (p == "/tmp" or p.startswith("/tmp/")):
-            return os.path.join(self.tmp_dir(), p[5:])
+            own = self.tmp_dir()
+            if p == own or p.startswith(own + os.sep):
+                return p
+            return os.path.join(own, p[5:])
         return path
 
     # -- builtins seen by the handler module ---------------------------------------------
@@ -226,6 +298,8 @@ class EnvironmentNamespace:
                 if name in ("os", "os.path"):
                     os_mod, path_mod = ns._os()
                     return path_mod if (name == "os.path" and fromlist) else os_mod
+                if name in _TMP_MODULES:
+                    return ns._tmp_module(name)
                 overrides = ns.module_overrides
                 if overrides:
                     key = name if (fromlist or "." not in name) else name.partition(".")[0]
@@ -235,18 +309,24 @@ class EnvironmentNamespace:
             return _real_import(name, globals, locals, fromlist, level)
 
         def _print(*args, sep=" ", end="\n", file=None, flush=False):
-            if file is None or file is sys.stdout:
-                text = (sep if sep is not None else " ").join(map(str, args))
-                for line in text.split("\n"):
-                    ns._log_sink(line)
-            else:
+            act = bridge.current()
+            lines = logcapture.lines_for(file) if act is not None else None
+            if lines is None:
                 _real_print(*args, sep=sep, end=end, file=file, flush=flush)
+            else:   # to the invocation's log, also when no run captures sys.stdout (labkit.logcapture)
+                text = (" " if sep is None else sep).join(map(str, args)) + ("\n" if end is None else end)
+                logcapture.write(act, text, lines)
 
         def _open(file, *args, **kwargs):
             return _real_open(ns.map_path(file), *args, **kwargs)
 
         b["__import__"], b["print"], b["open"] = _import, _print, _open
         return b
+
+    def _tmp_module(self, name):
+        if not hasattr(self, "_tmp_mods"):
+            self._tmp_mods = _tmp_modules(self, self.module["__builtins__"]["open"])
+        return self._tmp_mods[name]
 
     def _os(self):
         if not hasattr(self, "_os_mods"):
@@ -286,5 +366,6 @@ class EnvironmentNamespace:
         """Lambda's reset after a timeout or crash: globals go, ``/tmp`` stays."""
         self.module = None
         self.handler = None
+        self.environ = None            # a new runtime process starts from the configured variables
         if hasattr(self, "_random_mod"):
             del self._random_mod
