@@ -26,7 +26,7 @@ LAB_ARGS ?=
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/ $(LAB_ARGS) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
-test: unit notebooks site browser
+test: lint unit notebooks site browser
 
 # ruff (pyflakes, bugbear, pycodestyle, pyupgrade) on the package, tests and bench; mypy on labkit.
 lint: setup

@@ -69,7 +69,7 @@ class Tracker:
         if self.pending == 0 and self.drivers == 0 and not self.done.triggered:
             self.done.succeed()
 
-    def spawn(self, gen: Generator) -> simpy.Process:
+    def spawn(self, gen: Generator[Any, Any, Any]) -> simpy.Process:
         """Start ``gen`` as a process of this run."""
         proc = self.env.process(gen)
         procs = self.processes
@@ -108,7 +108,7 @@ class Dispatcher:
         the invocation of ``parent_event_id`` sends (1 for an event sent by a caller's event)."""
         return self._links.get(parent_event_id, 0) + 1 if parent_event_id is not None else 1
 
-    def spawn(self, gen: Generator) -> simpy.Process:
+    def spawn(self, gen: Generator[Any, Any, Any]) -> simpy.Process:
         """Start ``gen`` as a process of the running run (so an abort stops it), if one runs."""
         tracker = self.tracker
         return tracker.spawn(gen) if tracker is not None else self.env.process(gen)
@@ -280,9 +280,14 @@ class Dispatcher:
         env, acct = self.env, self.account
         tracker.aborted = True
         procs = {p for p in tracker.processes if p.is_alive}
-        busy = [ee for fn in acct.functions.values() for ee in fn.environments if ee.running is not None]
-        procs.update(ee.running.process for ee in busy
-                     if ee.running.process is not None and ee.running.process.is_alive)
+        busy = []
+        for fn in acct.functions.values():
+            for ee in fn.environments:
+                running = ee.running
+                if running is not None:
+                    busy.append(ee)
+                    if running.process is not None and running.process.is_alive:
+                        procs.add(running.process)
         stops = []
         for proc in procs:
             if proc is not env.active_process:

@@ -148,7 +148,7 @@ class ExecutionEnvironment:
     def __init__(self, env_id: str, function: Function, provisioned: bool, namespace: EnvironmentNamespace,
                  created_at: float, log_stream_name: str):
         self.id, self.function, self.provisioned = env_id, function, provisioned
-        self.namespace = namespace
+        self.namespace: EnvironmentNamespace | None = namespace   # None once the environment is gone
         self.needs_init = True
         self.busy = False
         self.freed_at: float | None = None
@@ -221,7 +221,7 @@ class Account:
     def __init__(self, seed=0, *, concurrency_limit=facts.REGIONAL_CONCURRENCY_LIMIT,
                  scaling_model="per-function", region="us-east-1", idle_reclaim_s=facts.IDLE_RECLAIM_S,
                  billing_model=facts.DEFAULT_BILLING_MODEL, start="2026-01-01T00:00:00Z",
-                 scaling_throttle_reason=facts.THROTTLE_REASON_SCALING, count_real_cpu=False):
+                 scaling_throttle_reason=facts.THROTTLE_REASON_SCALING, count_real_cpu=False) -> None:
         validation.integer("seed", seed, allowed="an integer")
         validation.integer(
             "ConcurrentExecutions", concurrency_limit, facts.MIN_UNRESERVED_CONCURRENCY,
@@ -242,7 +242,7 @@ class Account:
         self.scaling_throttle_reason = scaling_throttle_reason
         self.start = datetime.fromisoformat(start.replace("Z", "+00:00")).astimezone(timezone.utc)
         self.epoch = self.start.timestamp()
-        self.functions = {}
+        self.functions: dict[str, Function] = {}
         self._unreserved_pool = concurrency_limit
         self.unreserved_claimed = 0
         self._account_bucket = scaling.new_bucket(scaling_model, region) if scaling_model == "legacy-account" else None
@@ -254,9 +254,9 @@ class Account:
         # Lifecycle events as plain tuples: the cycle collector stops tracking tuples of plain
         # values, not NamedTuples, and a run makes two per invocation (``lifecycle`` names them).
         self._lifecycle: list[tuple] = []
-        self.logs = {}               # request_id -> captured handler output lines
-        self.init_reports = {}       # request_id -> INIT_REPORT line (failed inits)
-        self.runtime_errors = set()  # request ids whose error the platform reports (REPORT Status: error)
+        self.logs: dict[str, list[str]] = {}     # request_id -> captured handler output lines
+        self.init_reports: dict[str, str] = {}   # request_id -> INIT_REPORT line (failed inits)
+        self.runtime_errors: set[str] = set()  # request ids whose error the platform reports (REPORT Status: error)
         self._env_counter = itertools.count(1)
         self.call_seq = itertools.count()     # the order of this account's simulated service calls
         self._tmp_root = None
@@ -385,9 +385,12 @@ class Account:
         now = self.env.now
         for f in ([fn] if fn is not None else self.functions.values()):
             idle = f.idle
-            while idle and idle[0].freed_at + self.idle_reclaim_s <= now:
+            while idle:
+                freed = idle[0].freed_at
+                if freed is None or freed + self.idle_reclaim_s > now:
+                    break
                 ee = idle.popleft()
-                ee.reclaimed_at = ee.freed_at + self.idle_reclaim_s
+                ee.reclaimed_at = freed + self.idle_reclaim_s
                 ee.release_resources(ee.reclaimed_at, "reclaimed")
                 ee.namespace = None
                 self._lifecycle.append((ee.reclaimed_at, ee.id, f.name, RECLAIMED, None))
@@ -465,6 +468,7 @@ class Account:
         rid = self.request_id()
         log: list[str] = []
         ns = ee.namespace
+        assert ns is not None                   # an environment in service has its namespace
         ns._log_sink = log.append
         speed = cfg.single_thread_speed
         lc = self._lifecycle
