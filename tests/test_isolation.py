@@ -81,8 +81,14 @@ def test_processes_are_refused():
 
 @pytest.fixture
 def outside_tmp():
-    """A folder outside /tmp (under /tmp, handler code would see its own /tmp instead)."""
-    path = pathlib.Path(tempfile.mkdtemp(prefix=".isolation-test-", dir=pathlib.Path(__file__).parent))
+    """A folder outside /tmp (under /tmp, handler code would see its own /tmp instead): next to
+    this file, or in the home folder when the checkout itself lies under /tmp (CI clones there)."""
+    base = pathlib.Path(__file__).resolve().parent
+    if str(base) == "/tmp" or str(base).startswith("/tmp/"):
+        base = pathlib.Path.home()
+    if str(base).startswith("/tmp"):
+        pytest.skip("no writable folder outside /tmp")
+    path = pathlib.Path(tempfile.mkdtemp(prefix=".isolation-test-", dir=base))
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
