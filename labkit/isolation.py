@@ -224,6 +224,10 @@ def _writable(act: Any, path: Any) -> None:
         return
     if p in _ALWAYS_WRITABLE:
         return
+    if not os.path.isabs(p):
+        # Relative to the function's working directory, /var/task on Lambda: read-only there,
+        # wherever the notebook itself runs.
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), p)
     full = os.path.abspath(p)
     ee = act.environment
     ns = ee.namespace if ee is not None else None
