@@ -443,11 +443,16 @@ def sweep(result, ax=None):
     """A memory sweep (``labkit.tuning.SweepResult``): cost per invocation against duration.
 
     One point per configuration, labelled with its memory size, one colour per
-    architecture; the strategy's best configuration is ringed."""
+    architecture; the strategy's best configuration is ringed. A sweep in which every
+    call failed has nothing to draw, and says so."""
     own = ax is None
     with figure_style(own):
         if own:
             ax = new_axes((7.0, 4.2))
+        if not result.has_best:
+            ax.set_title("Memory sweep: cost against duration")
+            no_data(ax, "every call failed at every memory size: nothing measured, no best configuration")
+            return ax
         table = result.table
         for k, (arch, rows) in enumerate(table.groupby("architecture", sort=False)):
             color = STYLE["functions"][k % len(STYLE["functions"])]
