@@ -53,6 +53,8 @@ def refuse_inside_handler(what: str) -> None:
 
 def sleep(seconds):
     """Spend ``seconds`` of simulated time (real time outside a simulation)."""
+    if seconds != seconds:   # NaN: refused as time.sleep refuses it (it would otherwise take no time)
+        raise ValueError("Invalid value NaN (not a number)")
     if seconds < 0:
         raise ValueError(f"sleep length must be non-negative, got {seconds!r}")
     act = current()
@@ -70,7 +72,7 @@ def cpu(vcpu_seconds):
     of one invocation share its vCPUs (see ``labkit.concurrency``).
     Outside a simulation it busy-waits for ``vcpu_seconds`` of real time.
     """
-    if vcpu_seconds < 0:
+    if vcpu_seconds != vcpu_seconds or vcpu_seconds < 0:   # NaN would otherwise take no time
         raise ValueError(f"cpu work must be non-negative, got {vcpu_seconds!r}")
     act = current()
     if act is None:

@@ -30,7 +30,7 @@ import inspect
 import textwrap
 from dataclasses import dataclass, field
 
-from . import workload
+from . import validation, workload
 from .errors import InvalidParameterValueException, SimulationError
 from .lab import Lab
 from .services.base import show
@@ -213,8 +213,7 @@ class Exercise:
         if n == 0:
             print("There is no hint for this exercise.")
             return
-        if isinstance(level, bool) or not isinstance(level, int) or level < 1:
-            raise InvalidParameterValueException("level", level, f"an integer from 1 to {n}")
+        validation.integer("level", level, 1, allowed=f"an integer from 1 to {n}")   # above n: the last hint
         k = min(level, n)
         text = f"Hint {k} of {n}: {self.hints[k - 1]}"
         if k < n:
@@ -247,12 +246,10 @@ class Scenario:
     gap_s: float = 0.0
 
     def __post_init__(self):
-        for name in ("callers", "calls_each"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidParameterValueException(name, v, "an integer >= 1")
-        if isinstance(self.gap_s, bool) or not isinstance(self.gap_s, (int, float)) or not self.gap_s >= 0:
-            raise InvalidParameterValueException("gap_s", self.gap_s, "a number of seconds >= 0")
+        validation.integer("callers", self.callers, 1, workload.MAX_CLIENTS,
+                           allowed=f"an integer from 1 to {workload.MAX_CLIENTS:,} (labkit's limit)")
+        validation.event_count("calls_each", self.calls_each, 1)
+        validation.seconds("gap_s", self.gap_s)
 
     @property
     def calls(self):
@@ -474,7 +471,7 @@ def _verify_deposits(trial):
                 "the same balance, and the later write overwrote the earlier one.")
     if balance > n:
         return f"{n} deposits of 1 were made but the balance went up by {balance}: a deposit was applied twice."
-    got = sorted(r for r in trial.responses if isinstance(r, (int, float)) and not isinstance(r, bool))
+    got = sorted(r for r in trial.responses if validation.is_number(r))
     if got != list(range(1, n + 1)):
         return ("The balances are right, but each call should return the balance just after its own deposit "
                 "(as an int); the returned values were " + show(trial.responses) + ".")

@@ -11,6 +11,8 @@ timestamped at the start of the invocation, as CloudWatch does for Errors.
 import numpy as np
 import pandas as pd
 
+from . import validation
+
 
 def concurrency_steps(invocations):
     """The exact in-flight count as a step function: DataFrame of ``time_s`` and ``concurrency``.
@@ -45,9 +47,13 @@ def mean_concurrency(invocations, t0, t1):
 
 
 def cloudwatch(invocations, period_s=60.0, t0=0.0, t1=None):
-    """One row per period from ``t0``: the AWS/Lambda metrics of that period."""
+    """One row per period from ``t0``: the AWS/Lambda metrics of that period. ``period_s``: a
+    number of seconds > 0 giving at most ``labkit.validation.MAX_PERIODS`` periods."""
+    validation.number("t0", t0, 0, unit=" seconds")
     if t1 is None:
         t1 = float(invocations["end_s"].max()) if len(invocations) else t0
+    validation.number("t1", t1, 0, unit=" seconds")
+    validation.period("period_s", period_s, t1 - t0)
     n = max(1, int(np.ceil((t1 - t0) / period_s - 1e-9)))
     edges = t0 + period_s * np.arange(n + 1)
     inv = invocations

@@ -32,8 +32,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from . import metrics
-from .errors import InvalidParameterValueException
+from . import metrics, validation
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType   # matplotlib >= 3.8; only the type checker reads it
@@ -278,9 +277,7 @@ class RunPlots:
     def throttles(self, period_s=1.0, ax=None):
         """Invocations and Throttles per period (stacked: together they are the requests that
         arrived), from ``run.metrics(period_s)``."""
-        if isinstance(period_s, bool) or not isinstance(period_s, (int, float)) or not period_s > 0 \
-                or not math.isfinite(period_s):
-            raise InvalidParameterValueException("period_s", period_s, "a number of seconds > 0")
+        validation.period("period_s", period_s, self.run.t1 - self.run.t0)
         with figure_style(ax is None):
             ax = ax or new_axes()
             m = self.run.metrics(period_s)
@@ -305,8 +302,7 @@ class RunPlots:
         """Histogram (at most ``bins`` bins) of how long invocations took, cold starts and warm apart.
         With ``include_init`` (the default) a cold start counts Init Duration + Duration:
         the time the caller waited inside Lambda; otherwise only the REPORT line's Duration."""
-        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-            raise InvalidParameterValueException("bins", bins, "an integer >= 1")
+        validation.integer("bins", bins, 1)   # no upper bound: never more bins than durations
         with figure_style(ax is None):
             ax = ax or new_axes()
             inv = self.run.invocations
@@ -343,6 +339,7 @@ class RunPlots:
         2x2 array of Axes. ``period_s`` defaults to a period giving at most ~120 bars."""
         if period_s is None:
             period_s = _nice_period((self.run.t1 - self.run.t0) / 120)
+        validation.period("period_s", period_s, self.run.t1 - self.run.t0)   # before the figure exists
         with figure_style(True):
             fig, axes = plt.subplots(2, 2, figsize=(16, 8), layout="constrained")
             self.concurrency(ax=axes[0, 0])
@@ -446,11 +443,16 @@ def sweep(result, ax=None):
     """A memory sweep (``labkit.tuning.SweepResult``): cost per invocation against duration.
 
     One point per configuration, labelled with its memory size, one colour per
-    architecture; the strategy's best configuration is ringed."""
+    architecture; the strategy's best configuration is ringed. A sweep in which every
+    call failed has nothing to draw, and says so."""
     own = ax is None
     with figure_style(own):
         if own:
             ax = new_axes((7.0, 4.2))
+        if not result.has_best:
+            ax.set_title("Memory sweep: cost against duration")
+            no_data(ax, "every call failed at every memory size: nothing measured, no best configuration")
+            return ax
         table = result.table
         for k, (arch, rows) in enumerate(table.groupby("architecture", sort=False)):
             color = STYLE["functions"][k % len(STYLE["functions"])]

@@ -35,7 +35,7 @@ import math
 
 import pandas as pd
 
-from . import logs, metrics
+from . import logs, metrics, validation
 from .plots import RunPlots
 from .records import (ASYNC_EVENT_COLUMNS, ENVIRONMENT_COLUMNS, ERROR, EVENT_COLUMNS, FAILED, INVOCATION_COLUMNS,
                       LIFECYCLE_COLUMNS, SUCCESS, THROTTLED, TIMEOUT, RunRecords)
@@ -100,7 +100,9 @@ class Run:
 
     # -- metrics ---------------------------------------------------------------------
     def metrics(self, period_s=60.0):
-        """CloudWatch-style time series (see ``labkit.metrics``), one row per period."""
+        """CloudWatch-style time series (see ``labkit.metrics``), one row per period: ``period_s``
+        is a number of seconds > 0 giving at most ``labkit.validation.MAX_PERIODS`` periods."""
+        validation.period("period_s", period_s, self.t1 - self.t0)
         out = metrics.cloudwatch(self.invocations, period_s, self.t0, max(self.t1, self.t0 + period_s))
         ae = self.async_events
         if len(ae):

@@ -224,9 +224,9 @@ class Account:
                  scaling_throttle_reason=facts.THROTTLE_REASON_SCALING, count_real_cpu=False) -> None:
         validation.integer("seed", seed, allowed="an integer")
         validation.integer(
-            "ConcurrentExecutions", concurrency_limit, facts.MIN_UNRESERVED_CONCURRENCY,
-            allowed=f"an integer of at least {facts.MIN_UNRESERVED_CONCURRENCY} "
-                    "(the account keeps that many unreserved)")
+            "ConcurrentExecutions", concurrency_limit, facts.MIN_UNRESERVED_CONCURRENCY, validation.MAX_CONCURRENCY,
+            allowed=f"an integer from {facts.MIN_UNRESERVED_CONCURRENCY} (the account keeps that many unreserved) "
+                    f"to {validation.MAX_CONCURRENCY:,} (labkit's limit)")
         validation.choice("scaling_model", scaling_model, scaling.SCALING_MODELS)
         if not isinstance(region, str) or not _REGION.fullmatch(region):
             raise InvalidParameterValueException("region", region, "an AWS Region name such as us-east-1 or eu-west-1")

@@ -13,8 +13,12 @@
 The best configuration follows Power Tuning's strategies: ``"cost"`` (cheapest;
 ties to the faster), ``"speed"`` (fastest; ties to the cheaper) and
 ``"balanced"``, which minimises ``w * cost / max_cost + (1 - w) * duration /
-max_duration`` with weight ``w`` (0 = speed, 1 = cost). The sweep reports its
-own cost (``SweepResult.sweep_cost_usd``), as Power Tuning does.
+max_duration`` with weight ``w`` (0 = speed, 1 = cost; a term whose maximum is 0,
+a handler that takes 0 ms everywhere, counts 0). Only configurations with at
+least one successful call (a measured duration) can be best: when every call of
+the sweep failed there is no best configuration, and ``SweepResult.best`` raises
+``NoBestConfiguration`` saying so. The sweep reports its own cost
+(``SweepResult.sweep_cost_usd``), as Power Tuning does.
 """
 
 import math
@@ -22,12 +26,16 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from . import billing, facts, workload
+from . import billing, facts, validation, workload
 from .errors import InvalidParameterValueException
 from .lab import Lab
 from .plots import sweep as plot_sweep
 
 STRATEGIES = ("cost", "speed", "balanced")
+
+
+class NoBestConfiguration(LookupError):
+    """No configuration of a sweep had a successful call, so none can be called the best."""
 
 
 def trimmed_mean(values, discard_top_bottom=0.2):
@@ -40,13 +48,19 @@ def trimmed_mean(values, discard_top_bottom=0.2):
     return sum(kept) / len(kept)
 
 
+def _measured(row):
+    """Whether a configuration had a successful call: its duration and cost are numbers."""
+    return validation.is_number(row["avg_duration_ms"]) and validation.is_number(row["avg_cost_usd"])
+
+
 def choose_best(table, strategy="cost", balanced_weight=0.5):
-    """The row of ``table`` (columns avg_cost_usd, avg_duration_ms) that ``strategy`` picks."""
-    if strategy not in STRATEGIES:
-        raise InvalidParameterValueException("strategy", strategy, f"one of {STRATEGIES}")
-    if not isinstance(balanced_weight, (int, float)) or not 0 <= balanced_weight <= 1:
-        raise InvalidParameterValueException("balanced_weight", balanced_weight, "a number from 0 (speed) to 1 (cost)")
-    rows = table.to_dict("records")
+    """The row of ``table`` (columns avg_cost_usd, avg_duration_ms) that ``strategy`` picks
+    among the rows with a measured duration and cost (not NaN); None if there is no such row."""
+    validation.choice("strategy", strategy, STRATEGIES)
+    validation.number("balanced_weight", balanced_weight, 0, 1, allowed="a number from 0 (speed) to 1 (cost)")
+    rows = [r for r in table.to_dict("records") if _measured(r)]
+    if not rows:
+        return None
     if strategy == "cost":
         def key(r):
             return (r["avg_cost_usd"], r["avg_duration_ms"])
@@ -57,9 +71,9 @@ def choose_best(table, strategy="cost", balanced_weight=0.5):
         max_cost = max(r["avg_cost_usd"] for r in rows)
         max_dur = max(r["avg_duration_ms"] for r in rows)
 
-        def key(r):
-            return (balanced_weight * r["avg_cost_usd"] / max_cost
-                    + (1 - balanced_weight) * r["avg_duration_ms"] / max_dur)
+        def key(r):   # a term whose maximum is 0 is 0 in every row (a handler taking 0 ms)
+            return (balanced_weight * (r["avg_cost_usd"] / max_cost if max_cost else 0.0)
+                    + (1 - balanced_weight) * (r["avg_duration_ms"] / max_dur if max_dur else 0.0))
     return min(rows, key=key)
 
 
@@ -70,8 +84,21 @@ class SweepResult:
     balanced_weight: float
 
     @property
+    def has_best(self):
+        """Whether some configuration had a successful call (so that ``best`` exists)."""
+        return choose_best(self.table, self.strategy, self.balanced_weight) is not None
+
+    @property
     def best(self):
-        return choose_best(self.table, self.strategy, self.balanced_weight)
+        """The configuration ``strategy`` picks (a dict of its row); ``NoBestConfiguration`` if
+        every call at every configuration failed."""
+        best = choose_best(self.table, self.strategy, self.balanced_weight)
+        if best is None:
+            calls = int(self.table["invocations"].sum()) if len(self.table) else 0
+            raise NoBestConfiguration(
+                f"There is no best configuration: all {calls:,} calls of the sweep failed, at every memory "
+                "size, so no duration or cost was measured (see the table's errors column).")
+        return best
 
     @property
     def sweep_cost_usd(self):
@@ -90,10 +117,8 @@ def power_tune(handler=None, *, source=None, memory_sizes=(128, 256, 512, 1024, 
 
     ``parallel=False`` calls one after another (one cold start, then warm calls);
     ``parallel=True`` sends all calls at once (every call a cold start)."""
-    if isinstance(invocations, bool) or not isinstance(invocations, int) or invocations < 1:
-        raise InvalidParameterValueException("num", invocations, "an integer >= 1")
-    if not isinstance(discard_top_bottom, (int, float)) or not 0 <= discard_top_bottom <= 0.4:
-        raise InvalidParameterValueException("discardTopBottom", discard_top_bottom, "a number from 0 to 0.4")
+    validation.event_count("num", invocations, 1)
+    validation.number("discardTopBottom", discard_top_bottom, 0, 0.4, allowed="a number from 0 to 0.4")
     if not memory_sizes:
         raise InvalidParameterValueException("powerValues", memory_sizes, "a non-empty list of memory sizes")
     choose_best(pd.DataFrame([{"avg_cost_usd": 1.0, "avg_duration_ms": 1.0}]), strategy, balanced_weight)

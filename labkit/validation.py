@@ -36,6 +36,21 @@ MAX_CALLS_AT_ONE_INSTANT = 100_000
 # invocation-recursion.html, checked 2026-12-05). AWS does not document that it watches direct
 # invocations between functions: this guard is labkit's, so a doubling handler ends.
 MAX_INVOKE_CHAIN = 16
+# A metrics table or a bar chart has one row or bar per period: more than a million periods is a
+# typo (period_s=1e-9 for a minute of records) that would build gigabytes before showing anything.
+MAX_PERIODS = 1_000_000
+# A Kinesis stream is simulated shard by shard and a mapping polls every shard each simulated
+# second: beyond this a run crawls. AWS sets no upper limit (its default quota is 20,000 shards per
+# account in the largest Regions, docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html,
+# checked 2026-12-05), so this bound is labkit's.
+MAX_SHARDS = 10_000
+# Simulated processes of one kind (closed-loop clients, a traditional server's worker processes)
+# are Python objects with simpy processes of their own: more than this is a typo, not a test.
+MAX_SIMULATED_PROCESSES = 100_000
+# An account's concurrency limit bounds the execution environments alive at once, each a Python
+# object with its own module namespace, /tmp and simpy processes: a higher limit would let a typo
+# (concurrency_limit=10**9 and burst(10**7)) create millions of them. The lessons use up to 5,000.
+MAX_CONCURRENCY = 100_000
 
 
 def is_int(value: Any) -> bool:
@@ -115,7 +130,29 @@ def boolean(parameter: str, value: Any) -> bool:
     return value
 
 
-def event_count(parameter: str, value: Any) -> int:
-    """How many events a workload makes: at most ``MAX_EVENTS_PER_WORKLOAD``."""
-    return integer(parameter, value, 0, MAX_EVENTS_PER_WORKLOAD,
-                   allowed=f"an integer from 0 to {MAX_EVENTS_PER_WORKLOAD:,} (labkit's limit per workload)")
+def event_count(parameter: str, value: Any, lo: int = 0) -> int:
+    """How many events a workload makes: from ``lo`` to ``MAX_EVENTS_PER_WORKLOAD``."""
+    return integer(parameter, value, lo, MAX_EVENTS_PER_WORKLOAD,
+                   allowed=f"an integer from {lo} to {MAX_EVENTS_PER_WORKLOAD:,} (labkit's limit per workload)")
+
+
+def period(parameter: str, value: Any, span_s: float = 0.0) -> float:
+    """A sampling period in seconds (> 0, at most a year) that cuts ``span_s`` seconds of records
+    into at most ``MAX_PERIODS`` periods."""
+    seconds(parameter, value, lo_open=True)
+    if span_s / value > MAX_PERIODS:
+        raise InvalidParameterValueException(
+            parameter, value, f"a number of seconds of at least {span_s / MAX_PERIODS:g} for these "
+                              f"{span_s:g} s of records (at most {MAX_PERIODS:,} periods: labkit's limit)")
+    return value
+
+
+def delay_pair(parameter: str, value: Any, *, allowed: str | None = None) -> tuple[float, float]:
+    """``(first, longest)``: a tuple of two finite numbers of seconds, ``0 < first <= longest``, at
+    most ``MAX_SIMULATED_S`` (a year)."""
+    ok = isinstance(value, tuple) and len(value) == 2 and all(is_number(x) for x in value)
+    if not ok or not 0 < value[0] <= value[1] <= MAX_SIMULATED_S:
+        raise InvalidParameterValueException(
+            parameter, value, allowed or f"(first, longest) seconds with 0 < first <= longest <= "
+                                         f"{MAX_SIMULATED_S:,.0f} (a year: labkit's limit)")
+    return value

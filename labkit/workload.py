@@ -21,7 +21,7 @@ from . import validation
 from .errors import InvalidParameterValueException
 
 # Each closed-loop client is a simulated process: more than this is a typo, not a test.
-MAX_CLIENTS = 100_000
+MAX_CLIENTS = validation.MAX_SIMULATED_PROCESSES
 
 
 def _check_number(name, value, lo=0.0, lo_inclusive=True):

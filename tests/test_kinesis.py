@@ -171,12 +171,13 @@ def test_explicit_hash_key_overrides_the_partition_key_hash():
 def test_even_ranges_cover_the_key_space_exactly(n):
     ranges = even_hash_ranges(n)
     assert len(ranges) == n
-    assert ranges[0][0] == 0 and ranges[-1][1] == SPACE - 1
-    for (s0, e0), (s1, _e1) in zip(ranges, ranges[1:], strict=False):   # consecutive ranges
-        assert s1 == e0 + 1 and s0 <= e0
+    first, last = ranges[0], ranges[-1]
+    assert first.start == 0 and last.end == SPACE - 1
+    for prev, nxt in zip(ranges, ranges[1:], strict=False):   # consecutive ranges
+        assert nxt.start == prev.end + 1 and prev.start <= prev.end
     step = SPACE // n
-    assert all(e - s + 1 == step for s, e in ranges[:-1])
-    assert ranges[-1][1] - ranges[-1][0] + 1 == step + SPACE % n
+    assert all(r.end - r.start + 1 == step for r in ranges[:-1])
+    assert last.end - last.start + 1 == step + SPACE % n
 
 
 def test_two_shard_ranges_match_aws_and_describe_reports_them():

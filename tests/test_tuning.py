@@ -7,7 +7,7 @@ import pytest
 
 from labkit import billing, facts
 from labkit.errors import InvalidParameterValueException
-from labkit.tuning import choose_best, power_tune, price_table, trimmed_mean
+from labkit.tuning import NoBestConfiguration, choose_best, power_tune, price_table, trimmed_mean
 
 CPU = "import labkit as lk\ndef handler(event, context):\n    lk.cpu(0.4)\n    lk.sleep(0.05)\n    return 1\n"
 IO = "import time\ndef handler(event, context):\n    time.sleep(0.3)\n    return 1\n"
@@ -104,3 +104,45 @@ def test_choose_best_rejects_unknown_strategy():
     import pandas as pd
     with pytest.raises(InvalidParameterValueException):
         choose_best(pd.DataFrame([{"avg_cost_usd": 1, "avg_duration_ms": 1}]), "fastest")
+
+
+ZERO_MS = "def handler(event, context):\n    return 1\n"
+FAILS = "def handler(event, context):\n    raise ValueError('always')\n"
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.5, 1.0])
+def test_balanced_strategy_with_a_handler_that_takes_no_time(weight):
+    # Every duration is 0 ms: the duration term is 0 for all (no division by zero), so the
+    # cost term decides and the cheapest size wins.
+    r = power_tune(source=ZERO_MS, memory_sizes=[128, 256, 512], invocations=3, strategy="balanced",
+                   balanced_weight=weight)
+    assert (r.table["avg_duration_ms"] == 0).all()
+    assert r.best["memory_mb"] == 128
+
+
+def test_an_all_errors_sweep_names_no_best_size():
+    r = power_tune(source=FAILS, memory_sizes=[128, 256], invocations=3)
+    assert r.table["errors"].tolist() == [3, 3] and r.table["avg_duration_ms"].isna().all()
+    assert not r.has_best
+    assert choose_best(r.table) is None
+    with pytest.raises(NoBestConfiguration, match="There is no best configuration: all 6 calls of the sweep failed"):
+        _ = r.best
+    import matplotlib.pyplot as plt
+    ax = r.plot()                      # the plot says so instead of ringing a made-up best
+    assert "no best configuration" in " ".join(t.get_text() for t in ax.texts)
+    plt.close(ax.figure)
+
+
+def test_a_size_whose_calls_all_failed_cannot_be_best():
+    import pandas as pd
+    table = pd.DataFrame([{"memory_mb": 128, "avg_cost_usd": math.nan, "avg_duration_ms": math.nan},
+                          {"memory_mb": 256, "avg_cost_usd": 2.0, "avg_duration_ms": 5.0}])
+    for strategy in ("cost", "speed", "balanced"):
+        assert choose_best(table, strategy)["memory_mb"] == 256
+
+
+@pytest.mark.parametrize("weight", [math.nan, math.inf, True, -0.1, 1.5])
+def test_balanced_weight_must_be_a_number_from_0_to_1(weight):
+    with pytest.raises(InvalidParameterValueException) as e:
+        power_tune(source=IO, memory_sizes=[128], strategy="balanced", balanced_weight=weight)
+    assert e.value.parameter == "balanced_weight" and "from 0 (speed) to 1 (cost)" in str(e.value)

@@ -1,6 +1,7 @@
 """Bad input gets a clear AWS-style error: parameter, value, allowed range; NaN, inf and
 absurd sizes are refused before they can hang or kill a Lab."""
 
+import inspect
 import math
 
 import pytest
@@ -101,3 +102,28 @@ def test_generated_descriptions():
         validation.choice("kind", "c", ("a", "b"))
     assert validation.integer("n", 512.0, 1, 1024, whole_floats=True) == 512
     assert validation.number("cap_s", INF, 0, allow_inf=True) == INF
+
+
+def test_period_and_delay_pair():
+    assert validation.period("period_s", 0.5, 60) == 0.5
+    with pytest.raises(InvalidParameterValueException, match=r"at least 6e-05 .* 1,000,000 periods"):
+        validation.period("period_s", 1e-9, 60)
+    for bad in (0, -1, NAN, INF, True, "1"):
+        _refused(lambda bad=bad: validation.period("period_s", bad, 60), "period_s")
+    assert validation.delay_pair("backoff", (1, 30)) == (1, 30)
+    for bad in ((0, 1), (2, 1), (1, NAN), (1, INF), (True, 2), [1, 2], (1, 2, 3), ("1", 2), (1, 1e12)):
+        _refused(lambda bad=bad: validation.delay_pair("backoff", bad), "backoff")
+
+
+def test_event_count_takes_a_lower_bound():
+    assert validation.event_count("n", 0) == 0
+    with pytest.raises(InvalidParameterValueException, match=r"an integer from 1 to 10,000,000"):
+        validation.event_count("n", 0, 1)
+
+
+def test_labkit_bounds_are_documented_with_a_reason():
+    source = inspect.getsource(validation)
+    for name in ("MAX_EVENTS_PER_WORKLOAD", "MAX_SIMULATED_S", "MAX_PERIODS", "MAX_SHARDS",
+                 "MAX_SIMULATED_PROCESSES", "MAX_CONCURRENCY"):
+        line = source.index(f"\n{name} = ")
+        assert source[:line].rstrip().splitlines()[-1].startswith("#"), f"{name} needs a comment with its reason"

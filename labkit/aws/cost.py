@@ -14,6 +14,9 @@ function's timeout. Excluded, and said so in every estimate: CloudWatch Logs ing
 (``labkit.facts`` has no price for it; a REPORT-only log of a small run is a few KB), data transfer,
 X-Ray, and the IAM/CloudWatch API calls of deploy and teardown (free).
 
+Every number is checked (``labkit.validation``): NaN, infinity or a negative count would make
+an estimate that no budget refuses, so they raise ``InvalidParameterValueException`` instead.
+
 ``Budget(budget_usd=0.50)`` refuses an estimate over the budget with ``BudgetExceeded`` before
 anything exists, and keeps a thread-safe running total during a run: the driver ``reserve``s the
 expected cost of each call before sending it, ``settle``s it with the billed cost when the REPORT
@@ -25,7 +28,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-from .. import billing, facts
+from .. import billing, facts, validation
 
 # --- Prices labkit.facts does not hold yet (facts sheet, section 6 and the 2026-12 corrections) --------
 PROVISIONED_PRICE_PER_GB_S_USD = 0.0000041667   # allocation, x86; also used for arm64 (an upper bound)
@@ -143,6 +146,10 @@ def estimate(workload=None, *, requests=None, duration_ms=None, timeout_s=facts.
     """
     if architecture not in facts.PRICE_PER_GB_S_USD:
         raise ValueError(f"architecture must be one of {sorted(facts.PRICE_PER_GB_S_USD)}, not {architecture!r}")
+    _check_estimate(requests=requests, duration_ms=duration_ms, timeout_s=timeout_s, memory_mb=memory_mb,
+                    concurrency=concurrency, cold_starts=cold_starts, init_duration_ms=init_duration_ms,
+                    provisioned_concurrency=provisioned_concurrency, provisioned_seconds=provisioned_seconds,
+                    invocations_per_call=invocations_per_call)
     if duration_ms is None:
         duration_ms = timeout_s * 1000.0
     if requests is None:
@@ -168,6 +175,22 @@ def estimate(workload=None, *, requests=None, duration_ms=None, timeout_s=facts.
                     provisioned_usd=provisioned_cost(provisioned_concurrency, memory_mb, provisioned_seconds))
 
 
+def _check_estimate(*, requests, duration_ms, timeout_s, memory_mb, concurrency, cold_starts, init_duration_ms,
+                    provisioned_concurrency, provisioned_seconds, invocations_per_call):
+    """``estimate``'s numbers: counts are integers (512.0 counts as 512), amounts finite and not negative."""
+    for name, v in (("requests", requests), ("concurrency", concurrency), ("cold_starts", cold_starts)):
+        if v is not None:
+            validation.integer(name, v, 0, whole_floats=True)
+    validation.integer("provisioned_concurrency", provisioned_concurrency, 0, whole_floats=True)
+    validation.integer("invocations_per_call", invocations_per_call, 1, whole_floats=True)
+    validation.integer("memory_mb", memory_mb, *facts.MEMORY_MB_RANGE, unit=" MB", whole_floats=True)
+    validation.number("timeout_s", timeout_s, *facts.TIMEOUT_S_RANGE, unit=" seconds")
+    if duration_ms is not None:
+        validation.number("duration_ms", duration_ms, 0, unit=" ms")
+    validation.number("init_duration_ms", init_duration_ms, 0, unit=" ms")
+    validation.seconds("provisioned_seconds", provisioned_seconds)
+
+
 class Budget:
     """A spending limit in USD: refuses estimates over it, and tracks a run's running total.
 
@@ -177,9 +200,7 @@ class Budget:
     """
 
     def __init__(self, budget_usd=DEFAULT_BUDGET_USD):
-        if isinstance(budget_usd, bool) or not isinstance(budget_usd, (int, float)) or not budget_usd > 0 \
-                or not math.isfinite(budget_usd):
-            raise ValueError(f"budget_usd must be a positive number of US dollars, not {budget_usd!r}")
+        validation.number("budget_usd", budget_usd, 0, lo_open=True, allowed="a finite number of US dollars > 0")
         self.budget_usd = float(budget_usd)
         self._spent = 0.0
         self._reserved = 0.0
@@ -205,6 +226,8 @@ class Budget:
     def check(self, est):
         """Raise ``BudgetExceeded`` if the estimate does not fit in what is left of the budget."""
         total = est.total_usd if isinstance(est, Estimate) else float(est)
+        # A NaN estimate would pass the comparison below, whatever the budget.
+        validation.number("est", total, 0, allowed="an Estimate or a finite number of US dollars >= 0")
         if total > self.remaining_usd:
             raise BudgetExceeded(
                 f"This experiment is estimated at ${total:.4f}, over what is left of the budget "

@@ -26,7 +26,7 @@ import json
 import simpy
 from dataclasses import dataclass
 
-from .. import facts
+from .. import facts, validation
 from ..errors import InvalidParameterValueException, RequestTooLargeException
 from ..records import (ASYNC_EVENT_COLUMNS, DEAD_LETTER_QUEUE, DROPPED, EVENT, FAILURE_DESTINATION, PENDING,
                        RUN_INTERRUPTED, RUN_INTERRUPTED_REASON, SUCCEEDED, SUCCESS, THROTTLED, AsyncEventRecord)
@@ -48,21 +48,14 @@ class AsyncConfig:
     payload_limit_bytes: int = facts.ASYNC_PAYLOAD_LIMIT_BYTES
 
     def __post_init__(self):
-        lo, hi = facts.ASYNC_MAX_RETRY_ATTEMPTS_RANGE
-        v = self.maximum_retry_attempts
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise InvalidParameterValueException("MaximumRetryAttempts", v, f"an integer from {lo} to {hi}")
-        lo, hi = facts.ASYNC_MAX_EVENT_AGE_S_RANGE
-        v = self.maximum_event_age_s
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise InvalidParameterValueException("MaximumEventAgeInSeconds", v, f"an integer from {lo:,} to {hi:,}")
+        validation.integer("MaximumRetryAttempts", self.maximum_retry_attempts, *facts.ASYNC_MAX_RETRY_ATTEMPTS_RANGE)
+        validation.integer("MaximumEventAgeInSeconds", self.maximum_event_age_s, *facts.ASYNC_MAX_EVENT_AGE_S_RANGE)
         for name in ("on_success", "on_failure", "dead_letter_queue"):
             d = getattr(self, name)
             if d is not None and not isinstance(d, DestinationQueue):
                 raise InvalidParameterValueException(name, d, "None or a lab.queue(...) destination")
-        v = self.duplicate_rate
-        if not isinstance(v, (int, float)) or not 0 <= v <= 1:
-            raise InvalidParameterValueException("duplicate_rate", v, "a probability from 0 to 1 (labkit option)")
+        validation.number("duplicate_rate", self.duplicate_rate, 0, 1,
+                          allowed="a probability from 0 to 1 (labkit option)")
         if self.payload_limit_bytes not in (facts.ASYNC_PAYLOAD_LIMIT_BYTES, facts.ASYNC_LEGACY_PAYLOAD_LIMIT_BYTES):
             raise InvalidParameterValueException(
                 "payload_limit_bytes", self.payload_limit_bytes,

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .. import bridge
-from ..errors import InvalidParameterValueException, SimulationError
+from .. import bridge, validation
+from ..errors import SimulationError
 from ..records import SERVICE_CALL_COLUMNS, ServiceCall
 
 if TYPE_CHECKING:
@@ -31,8 +31,7 @@ if TYPE_CHECKING:
 
 def check_latency(latency_s: float, jitter_s: float) -> tuple[float, float]:
     for name, v in (("latency_s", latency_s), ("jitter_s", jitter_s)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 or v == float("inf"):
-            raise InvalidParameterValueException(name, v, "a finite number of seconds >= 0")
+        validation.seconds(name, v)
     return float(latency_s), float(jitter_s)
 
 

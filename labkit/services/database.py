@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from .. import bridge, facts
+from .. import bridge, facts, validation
 from ..concurrency import CpuScheduler
 from ..errors import InvalidParameterValueException, SimulationError
 from ..records import (
@@ -126,11 +126,12 @@ def too_many_connections() -> DatabaseError:
 
 
 def _number(name: str, value: Any, lo: float = 0.0, integer: bool = False, allow_inf: bool = False) -> Any:
-    ok = not isinstance(value, bool) and isinstance(value, int if integer else (int, float))
-    if not ok or not value >= lo or (value == math.inf and not allow_inf):
-        kind = "an integer" if integer else "a finite number"
-        raise InvalidParameterValueException(name, value, f"{kind} >= {lo:g}")
-    return value if integer else float(value)
+    """An integer >= ``lo``, or a number of seconds >= ``lo`` (at most a year, finite unless ``allow_inf``)."""
+    if integer:
+        return validation.integer(name, value, int(lo))
+    if allow_inf:
+        return float(validation.number(name, value, lo, allow_inf=True))
+    return float(validation.seconds(name, value, lo=lo))
 
 
 def caller() -> Activation | None:
@@ -555,9 +556,10 @@ class DatabaseServer:
         period, like CloudWatch's DatabaseConnections Maximum), connections opened, closed and
         refused, statements completed and per second, their latency p50/p99 (ms) and CPU
         utilisation (0-1)."""
-        _number("period_s", period_s, 1e-9)
+        validation.number("t0", t0, 0, unit=" seconds")
         self._catch_up()
-        t1 = self._now() if t1 is None else t1
+        t1 = self._now() if t1 is None else validation.number("t1", t1, 0, unit=" seconds")
+        validation.period("period_s", period_s, t1 - t0)
         n = max(1, int(math.ceil((t1 - t0) / period_s - 1e-9)))
         edges = [t0 + k * period_s for k in range(n + 1)]
         times, values = open_steps(self.conns)

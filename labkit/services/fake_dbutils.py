@@ -40,8 +40,7 @@ from typing import Any
 
 import simpy
 
-from .. import bridge
-from ..errors import InvalidParameterValueException
+from .. import bridge, validation
 
 
 class PooledDBError(Exception):
@@ -99,8 +98,7 @@ class PooledDB:
         if not callable(getattr(creator, "connect", None)) and not callable(creator):
             raise NotSupportedError("Database module is not thread-safe.")
         for name, v in (("mincached", mincached), ("maxcached", maxcached), ("maxconnections", maxconnections)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise InvalidParameterValueException(name, v, "an integer >= 0")
+            validation.integer(name, v, 0)
         self._creator, self._args, self._kwargs = creator, args, kwargs
         self._blocking = blocking
         if maxcached and maxcached < mincached:

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from .. import bridge, facts
+from .. import bridge, facts, validation
 from ..errors import InvalidParameterValueException
 from ..records import (
     OK,
@@ -137,22 +137,14 @@ class DatabaseProxy:
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,62}", name):
             raise InvalidParameterValueException("DBProxyName", name,
                                                  "1-63 letters, digits or hyphens, starting with a letter")
-        lo, hi = facts.RDS_PROXY_MAX_CONNECTIONS_PERCENT_RANGE
-        if isinstance(max_connections_percent, bool) or not isinstance(max_connections_percent, int) \
-                or not lo <= max_connections_percent <= hi:
-            raise InvalidParameterValueException("MaxConnectionsPercent", max_connections_percent,
-                                                 f"an integer from {lo} to {hi}")
+        validation.integer("MaxConnectionsPercent", max_connections_percent,
+                           *facts.RDS_PROXY_MAX_CONNECTIONS_PERCENT_RANGE)
         lo_s, hi_s = facts.RDS_PROXY_BORROW_TIMEOUT_S_RANGE
-        if isinstance(connection_borrow_timeout_s, bool) or not isinstance(connection_borrow_timeout_s, (int, float)) \
-                or not lo_s <= connection_borrow_timeout_s <= hi_s:
-            raise InvalidParameterValueException("ConnectionBorrowTimeout", connection_borrow_timeout_s,
-                                                 f"seconds from {lo_s} to {hi_s} (0: wait without limit)")
-        for pname, v in (("max_client_connections", max_client_connections),):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidParameterValueException(pname, v, "an integer >= 1")
+        validation.number("ConnectionBorrowTimeout", connection_borrow_timeout_s, lo_s, hi_s,
+                          allowed=f"seconds from {lo_s} to {hi_s} (0: wait without limit)")
+        validation.integer("max_client_connections", max_client_connections, 1)
         for pname, seconds in (("handshake_s", handshake_s), ("overhead_s", overhead_s)):
-            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < math.inf:
-                raise InvalidParameterValueException(pname, seconds, "a finite number of seconds >= 0")
+            validation.seconds(pname, seconds)
         self.name, self.database = name, database
         self.account, self.env = database.account, database.env
         self.host = (host or f"{name}.proxy-c0labkitsim0.{region}.rds.amazonaws.com").lower()
@@ -333,8 +325,10 @@ class DatabaseProxy:
     def metrics(self, period_s: float = 1.0, t0: float = 0.0, t1: float | None = None) -> pd.DataFrame:
         """Per period: client and database connections (maximum), borrows started, borrow
         timeouts, and the p99 borrow wait (ms) of the borrows that succeeded."""
+        validation.number("t0", t0, 0, unit=" seconds")
         self.database._catch_up()
-        t1 = self._now() if t1 is None else t1
+        t1 = self._now() if t1 is None else validation.number("t1", t1, 0, unit=" seconds")
+        validation.period("period_s", period_s, t1 - t0)
         n = max(1, int(math.ceil((t1 - t0) / period_s - 1e-9)))
         ct, cv = open_steps(self.clients)
         dt, dv = open_steps(self.db_conns)

@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
+from .. import validation
 from ..errors import InvalidParameterValueException, SimulationError
 from ..scaling import TokenBucket
 from .base import CallRecord, Clock, Latency, records_frame
@@ -74,13 +75,11 @@ class ReferenceService:
         if not (isinstance(data, dict) or callable(data)):
             raise InvalidParameterValueException("data", type(data).__name__,
                                                  "a dict (key -> JSON value) or a function version -> dict")
-        if rps_limit is not None and (isinstance(rps_limit, bool) or not isinstance(rps_limit, (int, float))
-                                      or not rps_limit > 0):
-            raise InvalidParameterValueException("rps_limit", rps_limit, "None (no limit) or a number > 0")
-        if version_every_s is not None and (isinstance(version_every_s, bool)
-                                            or not isinstance(version_every_s, (int, float))
-                                            or not version_every_s > 0):
-            raise InvalidParameterValueException("version_every_s", version_every_s, "None or a number > 0")
+        if rps_limit is not None:
+            validation.number("rps_limit", rps_limit, 0, lo_open=True, allowed="None (no limit) or a finite number > 0")
+        if version_every_s is not None:
+            validation.seconds("version_every_s", version_every_s, lo_open=True,
+                               allowed=f"None or a number of seconds > 0 and at most {validation.MAX_SIMULATED_S:,.0f}")
         self.name = name
         self.url = (url or f"https://{name}.internal").rstrip("/")
         parts = urlsplit(self.url)

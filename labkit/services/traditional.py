@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 import simpy
 
-from .. import bridge, facts, progress
+from .. import bridge, facts, progress, validation
 from ..drivers import Dispatcher, Tracker
 from ..errors import InvalidParameterValueException, SimulationError
 from ..records import ERROR, FAILED, PENDING, SERVER_COLUMNS, SUCCEEDED, SUCCESS, ServerRequest
@@ -75,12 +75,12 @@ class TraditionalServer:
     def __init__(self, dispatcher: Dispatcher, database: DatabaseServer, *, handler: RequestHandler | None = None,
                  processes: int = 5, pool_size: int = 10, pool_timeout_s: float | None = facts.SERVER_POOL_TIMEOUT_S,
                  name: str = "server") -> None:
-        for pname, v in (("processes", processes), ("pool_size", pool_size)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidParameterValueException(pname, v, "an integer >= 1")
-        if pool_timeout_s is not None and (isinstance(pool_timeout_s, bool)
-                                           or not isinstance(pool_timeout_s, (int, float)) or not pool_timeout_s > 0):
-            raise InvalidParameterValueException("pool_timeout_s", pool_timeout_s, "None (wait forever) or seconds > 0")
+        validation.integer("processes", processes, 1, validation.MAX_SIMULATED_PROCESSES,
+                           allowed=f"an integer from 1 to {validation.MAX_SIMULATED_PROCESSES:,} (labkit's limit)")
+        validation.integer("pool_size", pool_size, 1)
+        if pool_timeout_s is not None:
+            validation.seconds("pool_timeout_s", pool_timeout_s, lo_open=True, allowed=f"None (wait forever) or "
+                               f"seconds > 0 and at most {validation.MAX_SIMULATED_S:,.0f}")
         if handler is not None and not callable(handler):
             raise InvalidParameterValueException("handler", handler, "a function handler(event, conn)")
         if getattr(database, "account", None) is not dispatcher.account:

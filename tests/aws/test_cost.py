@@ -6,6 +6,7 @@ import pytest
 
 from labkit import facts, workload
 from labkit.aws import cost
+from labkit.errors import InvalidParameterValueException
 
 
 def test_the_pricing_page_example_without_free_tier():
@@ -69,8 +70,9 @@ def test_budget_refuses_an_estimate_over_it_with_a_clear_message():
         budget.check(big)
     small = cost.estimate(requests=100, duration_ms=50)
     assert budget.check(small) is small
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidParameterValueException) as e:
         cost.Budget(0)
+    assert e.value.parameter == "budget_usd"
 
 
 def test_budget_running_total_stops_dispatching_when_reached():

@@ -16,7 +16,7 @@ def sleep(seconds):
 
 
 def cpu(vcpu_seconds):
-    if vcpu_seconds < 0:
+    if vcpu_seconds != vcpu_seconds or vcpu_seconds < 0:   # NaN would otherwise return at once
         raise ValueError(f"cpu work must be non-negative, got {vcpu_seconds!r}")
     end = time.thread_time() + vcpu_seconds
     while time.thread_time() < end:

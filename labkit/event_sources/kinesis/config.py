@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from ... import facts
+from ... import facts, validation
 from ...errors import InvalidParameterValueException
 from ..destinations import DestinationQueue
 from .params import check_int
@@ -50,16 +49,12 @@ class KinesisMappingConfig:
         check_int("MaximumRecordAgeInSeconds", self.maximum_record_age_s, lo, hi, also=-1,
                    allowed=f"-1 (no limit) or an integer from {lo:,} to {hi:,}")
         for name in ("bisect_batch_on_function_error", "report_batch_item_failures"):
-            if not isinstance(getattr(self, name), bool):
-                raise InvalidParameterValueException(name, getattr(self, name), "True or False")
+            validation.boolean(name, getattr(self, name))
         if self.on_failure is not None and not isinstance(self.on_failure, DestinationQueue):
             raise InvalidParameterValueException("on_failure", self.on_failure, "None or a destination queue")
-        v = self.retry_delay_s
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
-            raise InvalidParameterValueException("retry_delay_s", v, "a number of seconds > 0 (labkit option)")
-        b = self.throttle_backoff_s
-        pair = isinstance(b, tuple) and len(b) == 2 and all(isinstance(x, (int, float)) for x in b)
-        first_s, max_s = b if pair else (0, 0)
-        if not 0 < first_s <= max_s < math.inf:
-            raise InvalidParameterValueException("throttle_backoff_s", b,
-                                                 "(first_s, max_s) with 0 < first_s <= max_s (labkit option)")
+        validation.seconds("retry_delay_s", self.retry_delay_s, lo_open=True,
+                           allowed=f"a number of seconds > 0 and at most {validation.MAX_SIMULATED_S:,.0f} "
+                                   "(labkit option)")
+        validation.delay_pair("throttle_backoff_s", self.throttle_backoff_s,
+                              allowed=f"(first_s, max_s) with 0 < first_s <= max_s <= "
+                                      f"{validation.MAX_SIMULATED_S:,.0f} seconds (labkit option)")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import InvalidParameterValueException
+from ... import validation
 
 
-def check_int(name: str, value: Any, lo: float, hi: float, also: int | None = None, allowed: str | None = None) -> int:
+def check_int(name: str, value: Any, lo: int, hi: int, also: int | None = None, allowed: str | None = None) -> int:
     """``value`` if it is an int (not a bool) from ``lo`` to ``hi`` or equal to ``also``, else
     ``InvalidParameterValueException`` naming ``name`` and saying what is ``allowed``."""
-    ok = not isinstance(value, bool) and isinstance(value, int) and (lo <= value <= hi or value == also)
-    if not ok:
-        raise InvalidParameterValueException(name, value, allowed or f"an integer from {lo:,} to {hi:,}")
-    return value
+    if also is not None and validation.is_int(value) and value == also:
+        return value
+    return validation.integer(name, value, lo, hi, allowed=allowed)

@@ -18,7 +18,6 @@ Tables: ``stream.puts`` (every put attempt, ``PUT_COLUMNS``) and
 from __future__ import annotations
 
 import json
-import math
 import random
 import re
 from collections import deque
@@ -28,7 +27,7 @@ from typing import Any, Protocol
 import pandas as pd
 import simpy
 
-from ... import arns, facts
+from ... import arns, facts, validation
 from ...errors import InvalidParameterValueException
 from ...records import (
     ACCEPTED,
@@ -78,7 +77,8 @@ class KinesisStream:
                  retention_hours: int = facts.KINESIS_DEFAULT_RETENTION_HOURS) -> None:
         if not isinstance(name, str) or not name:
             raise InvalidParameterValueException("StreamName", name, "a non-empty string")
-        check_int("ShardCount", shard_count, 1, math.inf, allowed="an integer >= 1")
+        check_int("ShardCount", shard_count, 1, validation.MAX_SHARDS,
+                  allowed=f"an integer from 1 to {validation.MAX_SHARDS:,} (labkit's limit; AWS sets none)")
         lo, hi = facts.KINESIS_RETENTION_HOURS_RANGE
         check_int("RetentionPeriodHours", retention_hours, lo, hi)
         self.account, self.ledger, self.name = account, ledger, name

@@ -38,7 +38,7 @@ from typing import Any
 
 import pandas as pd
 
-from ... import facts
+from ... import facts, validation
 from ...errors import InvalidParameterValueException
 from ...records import (
     INVALID_RESPONSE,
@@ -111,14 +111,11 @@ class SqsEventSourceMapping:
         self.report_batch_item_failures = report_batch_item_failures
         self.concurrency_cap = int_param("concurrency_cap", concurrency_cap, 1, 10 ** 6, " (labkit option)")
         for name, v in (("scale_up_per_minute", scale_up_per_minute), ("scale_down_per_minute", scale_down_per_minute)):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                raise InvalidParameterValueException(name, v, "a number >= 0 (labkit option)")
+            validation.number(name, v, 0, allowed="a finite number >= 0 (labkit option)")
         self.scale_up_per_minute, self.scale_down_per_minute = scale_up_per_minute, scale_down_per_minute
-        pair = isinstance(throttle_backoff_s, tuple) and len(throttle_backoff_s) == 2
-        first_s, longest_s = throttle_backoff_s if pair else (0, 0)
-        if not 0 < first_s <= longest_s:
-            raise InvalidParameterValueException("throttle_backoff_s", throttle_backoff_s,
-                                                 "(first, longest) delays in seconds (labkit option)")
+        validation.delay_pair("throttle_backoff_s", throttle_backoff_s,
+                              allowed=f"(first, longest) delays in seconds, 0 < first <= longest <= "
+                                      f"{validation.MAX_SIMULATED_S:,.0f} (labkit option)")
         self.throttle_backoff_s = throttle_backoff_s
         vt, ft = queue.visibility_timeout_s, fn.config.timeout_s
         if ft > vt:

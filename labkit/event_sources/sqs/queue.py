@@ -51,7 +51,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 import simpy
 
-from ... import arns, facts
+from ... import arns, facts, validation
 from ...errors import InvalidParameterValueException
 from ...records import (
     DEAD_LETTER_QUEUE,
@@ -553,11 +553,10 @@ class SqsQueue:
 
     def metrics(self, period_s: float = 1.0, t0: float | None = None, t1: float | None = None) -> pd.DataFrame:
         """The SQS CloudWatch metrics sampled every ``period_s`` from ``t0`` to ``t1`` (default: now)."""
-        if not isinstance(period_s, (int, float)) or period_s <= 0:
-            raise InvalidParameterValueException("period_s", period_s, "a number of seconds > 0")
         samples = self.samples
-        t0 = samples[0].time_s if t0 is None else t0
-        t1 = self.env.now if t1 is None else t1
+        t0 = samples[0].time_s if t0 is None else validation.number("t0", t0, 0, unit=" seconds")
+        t1 = self.env.now if t1 is None else validation.number("t1", t1, 0, unit=" seconds")
+        validation.period("period_s", period_s, t1 - t0)
         times = [s.time_s for s in samples]
         rows = []
         n = int(math.floor((t1 - t0) / period_s + 1e-9))

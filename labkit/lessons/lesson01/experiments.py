@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from labkit import exercises as ex
-from labkit import workload
+from labkit import validation, workload
 from labkit.errors import InvalidParameterValueException
 from labkit.lab import Lab
 from labkit.records import SUCCESS, THROTTLED
@@ -62,16 +62,12 @@ STRATEGIES = {
 
 def check_int(name: str, value: Any, lo: int, hi: int) -> int:
     """``value`` if it is an integer (not a bool) from ``lo`` to ``hi``, else the error AWS would give."""
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise InvalidParameterValueException(name, value, f"an integer from {lo} to {hi}")
-    return value
+    return validation.integer(name, value, lo, hi)
 
 
 def check_number(name: str, value: Any, lo: float, hi: float) -> float:
-    """``value`` if it is a number (not a bool) from ``lo`` to ``hi``, else the error AWS would give."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-        raise InvalidParameterValueException(name, value, f"a number from {lo} to {hi}")
-    return value
+    """``value`` if it is a finite number (not a bool) from ``lo`` to ``hi``, else the error AWS would give."""
+    return validation.number(name, value, lo, hi)
 
 
 def deploy(lab: Lab, handler: Handler, name: str, **options: Any) -> Function:
@@ -317,6 +313,8 @@ def at_least_once(handler: Handler, orders: int = 100, duplicate_rate: float = 0
     (second deliveries), ``counted`` (the ``orders_placed`` counter at the end),
     ``overcount`` and ``event_states``."""
     check_int("orders", orders, 1, 2000)
+    check_number("duplicate_rate", duplicate_rate, 0, 1)
+    check_number("rate_per_s", rate_per_s, 0.01, 1000)
     lab = Lab(seed=seed)
     lab.dynamodb_table(STATS_TABLE, items=[{"id": "today", "orders_placed": 0}])
     lab.dynamodb_table(SEEN_TABLE)

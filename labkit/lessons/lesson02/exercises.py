@@ -8,13 +8,12 @@
 """
 
 import copy
-import math
 import textwrap
 from typing import Any
 
 import pandas as pd
 
-from labkit import workload
+from labkit import validation, workload
 from labkit.exercises import Exercise, Result, Scenario, checker, correct, smallest_failure, wrong
 from labkit.lab import Lab
 from labkit.records import SUCCESS
@@ -90,8 +89,7 @@ def _describe_cache_answer(answer):
         return None, "Replace both ... in my_cache with your choices."
     if placement not in PLACEMENTS:
         return None, f"placement must be one of {', '.join(repr(p) for p in PLACEMENTS)}; got {placement!r}."
-    if placement != "none" and (isinstance(ttl, bool) or not isinstance(ttl, (int, float))
-                                or not math.isfinite(ttl) or ttl <= 0):
+    if placement != "none" and (not validation.is_number(ttl) or ttl <= 0):
         return None, f"ttl_s must be a number of seconds greater than 0; got {ttl!r}."
     return (placement, ttl), None
 
@@ -272,7 +270,7 @@ def _verify_baskets(trial):
             return (f"Call #{i + 1} ({ev['customer']}) ordered {mine} but got back {got}.", [i + 1])
         expected = round(sum(prices[x] for x in mine), 2)
         total = resp["total"]
-        if isinstance(total, bool) or not isinstance(total, (int, float)) or abs(total - expected) > 0.005:
+        if not validation.is_number(total) or abs(total - expected) > 0.005:
             return (f"Call #{i + 1} ({ev['customer']}, {mine}) returned a total of {total!r}; its items cost "
                     f"{expected}.", [i + 1])
     fetches = trial.lab.services.http[PRICE_HOST].calls

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from labkit import workload
+from labkit import validation, workload
 from labkit.errors import InvalidParameterValueException, SimulationError
 from labkit.lab import Lab
 from labkit.records import INIT_DONE, SUCCESS, THROTTLED, InvocationRecord
@@ -119,9 +119,7 @@ def _check_placement(placement):
 
 
 def _check_ttl(ttl_s):
-    if isinstance(ttl_s, bool) or not isinstance(ttl_s, (int, float)) or not math.isfinite(ttl_s) or ttl_s < 0:
-        raise InvalidParameterValueException("ttl_s", ttl_s, "a finite number of seconds >= 0")
-    return ttl_s
+    return validation.seconds("ttl_s", ttl_s)
 
 
 def cache_handler_source(placement: str = "global", ttl_s: float = 60) -> str:
@@ -282,9 +280,9 @@ def cold_start_rate(rate_per_s: float, idle_s: float, seconds: float, seed: int 
     ``std_error``, ``environments``, and ``gaps_s``/``cold`` (per call after the first: the
     time since the previous call ended, and whether it was a cold start).
     """
-    for name, v in (("rate_per_s", rate_per_s), ("idle_s", idle_s), ("seconds", seconds)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-            raise InvalidParameterValueException(name, v, "a finite number > 0")
+    validation.number("rate_per_s", rate_per_s, 0, lo_open=True)
+    for name, v in (("idle_s", idle_s), ("seconds", seconds)):
+        validation.seconds(name, v, lo_open=True)
     lab = Lab(seed=seed, idle_reclaim_s=idle_s)
     fn = lab.function(source=QUICK_SOURCE, name="keep-alive")
     run = lab.invoke(fn, workload.poisson(rate_per_s, seconds))
@@ -313,9 +311,10 @@ def cold_start_rate(rate_per_s: float, idle_s: float, seconds: float, seed: int 
 def keep_alive(calls_per_min: float = 0.2, idle_min: float = 10.0, seed: int = 1) -> dict[str, Any]:
     """The widget's function: about 1,000 Poisson calls at ``calls_per_min`` to a function whose
     environments are reclaimed after ``idle_min`` minutes idle; ``cold_start_rate``'s result."""
-    for name, v in (("calls_per_min", calls_per_min), ("idle_min", idle_min)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-            raise InvalidParameterValueException(name, v, "a number > 0")
+    year_min = validation.MAX_SIMULATED_S / 60    # about 1,000 calls, and the idle time, fit in labkit's year
+    validation.number("calls_per_min", calls_per_min, 1000 / year_min, lo_open=True,
+                      allowed=f"a finite number > {1000 / year_min:.4f} (1,000 calls within a year: labkit's limit)")
+    validation.number("idle_min", idle_min, 0, year_min, lo_open=True)
     rate = calls_per_min / 60
     return cold_start_rate(rate, idle_min * 60, 1000 / rate, seed)
 
@@ -352,8 +351,7 @@ def herd_experiment(handler: Handler, provisioned: int = 0, seed: int = 1) -> di
     Duration of the slowest call); ``provisioned_ready`` (provisioned environments whose Init
     succeeded) and ``max_concurrency`` (the most calls in flight at once).
     """
-    if isinstance(provisioned, bool) or not isinstance(provisioned, int) or provisioned < 0:
-        raise InvalidParameterValueException("provisioned", provisioned, "an integer >= 0")
+    validation.integer("provisioned", provisioned, 0)
     lab = Lab(seed=seed)
     service = add_price_service(lab, rps_limit=HERD["rps_limit"])
     opts = dict(name="price-lookup", timeout_s=10, provisioned_concurrency=provisioned)

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 import labkit as lk
-from labkit import facts
+from labkit import facts, validation
 from labkit.errors import InvalidParameterValueException
 from labkit.exercises import Exercise, Result, checker, correct, not_attempted, wrong
 from labkit.lab import Lab
@@ -196,7 +196,7 @@ def check_reservation(answer: Any) -> Result:
     if isinstance(answer, float) and answer.is_integer():
         return wrong(f"Reserved concurrency is a whole number, an int: write {int(answer)}, without the decimal "
                      f"point (got {answer!r}).")
-    if isinstance(answer, bool) or not isinstance(answer, int):
+    if not validation.is_int(answer):
         return wrong(f"Reserved concurrency is a whole number of execution environments (e.g. 25); got {answer!r}.")
     r = answer
     if r < 0:

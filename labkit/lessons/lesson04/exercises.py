@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 import labkit as lk
+from labkit import validation
 from labkit.errors import InvalidParameterValueException
 from labkit.exercises import Exercise, Result, checker, correct, not_attempted, wrong
 from labkit.workload import Workload
@@ -60,10 +61,9 @@ def _check_settings(settings):
     if keys != set(SETTINGS_KEYS):
         raise InvalidParameterValueException("settings", sorted(keys), f"exactly the keys {SETTINGS_KEYS}")
     r, n = settings["reserved_concurrency"], settings["pool_size"]
-    if r is not None and (isinstance(r, bool) or not isinstance(r, int) or r < 0):
-        raise InvalidParameterValueException("reserved_concurrency", r, "None (no reservation) or a whole number >= 0")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise InvalidParameterValueException("pool_size", n, "a whole number >= 1")
+    if r is not None:
+        validation.integer("reserved_concurrency", r, 0, allowed="None (no reservation) or a whole number >= 0")
+    validation.integer("pool_size", n, 1, allowed="a whole number >= 1")
 
 
 @checker(placeholder=SETTINGS_PLACEHOLDER)
@@ -338,7 +338,7 @@ def prediction_note(prediction: Any, answer: Any, tolerance: float = 0.0) -> str
         return f"Answer: {answer}. (You made no prediction: set my_prediction and run both cells again.)"
     if prediction == answer:
         return f"Answer: {answer}. Your prediction was right."
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (prediction, answer))
+    numbers = all(validation.is_number(v) for v in (prediction, answer))
     if numbers and tolerance and abs(prediction - answer) <= tolerance * abs(answer):
         return f"Answer: {answer}. You predicted {prediction}: close enough (within {tolerance:.0%})."
     return f"Answer: {answer}. You predicted {prediction}. The output above shows why."

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 import labkit as lk
-from labkit import facts
+from labkit import facts, validation
 from labkit.errors import InvalidParameterValueException, SimulationError
 from labkit.lab import Lab
 from labkit.records import SUCCEEDED, SUCCESS
@@ -111,6 +111,7 @@ def new_lab(seed: int = 1, *, max_connections: int = MAX_CONNECTIONS,
     lab = lk.Lab(seed=seed)
     db = lab.database(DB_NAME, max_connections=max_connections, user=DB_USER, password=DB_PASSWORD,
                       database=DB_SCHEMA, query_cpu_s=query_cpu)
+    validation.integer("held_by_others", held_by_others, 0, db.max_connections)
     assert db.host == DB_HOST
     db.sql("CREATE TABLE stock (product_id INTEGER PRIMARY KEY, quantity INTEGER)")
     db.sql("CREATE TABLE prices (product_id INTEGER PRIMARY KEY, price INTEGER)")
@@ -148,8 +149,7 @@ def place_order(event: dict[str, Any], conn: Any) -> dict[str, Any]:
 
 def _with_pool_size(source, pool_size):
     """A pooled handler module's text (it says ``POOL_SIZE = 10``) with ``POOL_SIZE = pool_size``."""
-    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
-        raise InvalidParameterValueException("pool_size", pool_size, "an integer >= 1")
+    validation.integer("pool_size", pool_size, 1)
     if "POOL_SIZE = 10 " not in source:   # handlers/pooled*.py changed without this function
         raise SimulationError("a pooled handler module no longer sets POOL_SIZE = 10")
     return source.replace("POOL_SIZE = 10 ", f"POOL_SIZE = {pool_size} ")

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 import labkit as lk
+from labkit import facts, validation
 from labkit.errors import InvalidParameterValueException
 from labkit.event_sources.destinations import DestinationQueue
 from labkit.event_sources.kinesis import KinesisMappingConfig
@@ -88,11 +89,14 @@ def edit_events(edits: int = EDITS, documents: int = DOCUMENTS, rate_per_s: floa
     ``seq`` = 1, 2, 3 ... within its document. ``poison`` (an index) corrupts that edit:
     its ``op`` is unreadable text. ``record_bytes`` pads each edit's text so its JSON is
     exactly that many bytes."""
-    for name, v, lo in (("edits", edits, 1), ("documents", documents, 1), ("users", users, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise InvalidParameterValueException(name, v, f"an integer >= {lo}")
-    if isinstance(rate_per_s, bool) or not isinstance(rate_per_s, (int, float)) or not rate_per_s > 0:
-        raise InvalidParameterValueException("rate_per_s", rate_per_s, "a number > 0")
+    validation.event_count("edits", edits, 1)
+    for name, v in (("documents", documents), ("users", users)):
+        validation.integer(name, v, 1)
+    validation.number("rate_per_s", rate_per_s, 0, lo_open=True)
+    if record_bytes is not None:   # each edit is one Kinesis record or SQS message: at most their size limit
+        validation.integer("record_bytes", record_bytes, 1, facts.KINESIS_MAX_RECORD_BYTES,
+                           allowed=f"None or an integer from 1 to {facts.KINESIS_MAX_RECORD_BYTES:,} "
+                                   "(the largest Kinesis record)")
     rng = random.Random(f"{seed}:lesson05:edits")
     width = len(str(documents - 1))
     seqs: dict[str, int] = {}
@@ -285,6 +289,7 @@ def iterator_age_series(mapping: Any, period_s: float = 1.0, per_shard: bool = F
     """IteratorAge like CloudWatch's Maximum statistic: the largest age (seconds) reported by a
     batch that finished in each ``period_s``, for the whole mapping or (``per_shard``) per shard.
     Periods in which no batch finished are absent."""
+    validation.seconds("period_s", period_s, lo_open=True)
     age = mapping.iterator_age
     if not len(age):
         return pd.DataFrame(columns=["shard_id", "period_start_s", "iterator_age_s"])

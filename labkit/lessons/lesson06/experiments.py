@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 import labkit as lk
-from labkit import facts
+from labkit import facts, validation
 from labkit.errors import InvalidParameterValueException
 from labkit.lab import Lab
 from labkit.records import SUCCESS, TIMEOUT
@@ -150,9 +150,7 @@ def table_items(stale: int = STALE_ITEMS, fresh: int = FRESH_ITEMS) -> list[dict
 
 
 def _check_int(name, value, lo, hi, what):
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise InvalidParameterValueException(name, value, f"{what}: an integer from {lo:,} to {hi:,}")
-    return value
+    return validation.integer(name, value, lo, hi, allowed=f"{what}: an integer from {lo:,} to {hi:,}")
 
 
 def deploy(lab: Lab, handler: Handler | None, name: str, **config: Any) -> Function:

@@ -33,6 +33,7 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from ... import validation as arguments
 from .errors import CONDITIONAL_CHECK_FAILED, MSG_CONDITION_FAILED, DynamoDBError, validation
 from .evaluate import apply_update, evaluate, project
 from .expressions import ExpressionContext, parse_condition, parse_projection, parse_update
@@ -215,7 +216,7 @@ def _select(table: TableState, params: Params, candidates: Iterable[KeyTuple],
     limit = params.get("Limit")
     last = None
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        if not arguments.is_int(limit) or limit < 1:
             raise validation("1 validation error detected: Value at 'limit' failed to satisfy constraint: "
                              "Member must have value greater than or equal to 1")
         if len(keys) > limit:
@@ -244,8 +245,8 @@ def _segment(table: TableState, params: Params) -> list[KeyTuple]:
         raise validation("The Segment parameter is required but was not present in the request when "
                          "parameter TotalSegments is present")
     for name, v, lo, hi in (("totalSegments", total, 1, 1_000_000), ("segment", seg, 0, 999_999)):
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            bound = f"greater than or equal to {lo}" if not isinstance(v, int) or v < lo \
+        if not arguments.is_int(v) or not lo <= v <= hi:
+            bound = f"greater than or equal to {lo}" if not arguments.is_int(v) or v < lo \
                 else f"less than or equal to {hi}"
             raise validation(f"1 validation error detected: Value '{v}' at '{name}' failed to satisfy "
                              f"constraint: Member must have value {bound}")

@@ -21,6 +21,7 @@ from collections import Counter
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from ... import validation as arguments
 from ...errors import InvalidParameterValueException
 from ...scaling import TokenBucket
 from ..base import Latency
@@ -74,10 +75,10 @@ class TableState:
             if t not in KEY_TYPES:
                 raise InvalidParameterValueException(p, t, f"one of {KEY_TYPES}")
         for p, u in (("read_units_per_s", read_units_per_s), ("write_units_per_s", write_units_per_s)):
-            if u is not None and (isinstance(u, bool) or not isinstance(u, (int, float)) or not u > 0):
-                raise InvalidParameterValueException(p, u, "None (on-demand, never throttled) or a number > 0")
-        if isinstance(burst_s, bool) or not isinstance(burst_s, (int, float)) or not burst_s > 0:
-            raise InvalidParameterValueException("burst_s", burst_s, "a number of seconds > 0")
+            if u is not None:
+                arguments.number(p, u, 0, lo_open=True,
+                                 allowed="None (on-demand, never throttled) or a finite number > 0")
+        arguments.seconds("burst_s", burst_s, lo_open=True)
         self.name = name
         self.key_schema = [KeyElement(key, key_type)] + ([KeyElement(sort_key, sort_key_type)] if sort_key else [])
         self.read_units_per_s, self.write_units_per_s = read_units_per_s, write_units_per_s
